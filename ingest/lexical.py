@@ -1,0 +1,248 @@
+"""Lexical analysis for German: the tokenizer shared by the lexical index and its queries.
+
+German needs more than white-space tokens: inflections (Mitarbeitern → mitarbeit),
+compounds (Datensicherung = Daten + Sicherung, Backup-Strategie), umlaut spellings
+(Prüfung / Pruefung) and the domain's synonyms. Index and query must analyse text the
+same way, so both sides use this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+import yaml
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
+
+from ingest.split import Chunk
+
+_WORD_RE = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+(?:[-‐‑][^\W\d_]+)*", re.UNICODE)
+# Question words carry no topic; dropping them keeps "Was ist ein Key-User?" about Key-User.
+_EXTRA_STOPWORDS = {
+    "ab", "gibt", "wer", "wann", "warum", "wieso", "weshalb", "welch", "bleibt", "sollten",
+    "sollen", "unser", "unsere", "unseren", "unserem", "unserer", "eigentlich", "ja",
+    "bzw", "z", "b", "ca", "ggf", "etc", "u", "a",
+    "what", "which", "who", "why", "how", "when", "does", "do", "should", "our", "we",
+    "us", "is", "are", "the", "a", "an", "of", "to", "for", "in", "on", "and", "or",
+    "can", "it", "its", "be", "with", "there", "much", "many", "by", "at", "from",
+}
+STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN) | _EXTRA_STOPWORDS
+MIN_COMPOUND_PART = 4
+SYNONYM_WEIGHT = 0.5
+PART_WEIGHT = 0.4
+TRANSLATION_WEIGHT = 0.8
+TRUNCATE_AT = 6
+TRUNC_WEIGHT = 0.3
+TRUNC_MARK = "~"
+
+
+def fold_umlauts(word: str) -> str:
+    """ä→a, ö→o, ü→u, ß→ss, accents dropped: "Prüfung" and "Pruefung" meet in the stemmer."""
+    word = word.replace("ß", "ss")
+    return unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode()
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("german")
+
+
+def stem(word: str) -> str:
+    return str(_stemmer().stemWord(fold_umlauts(word.lower())))
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased surface words; numbers lose their thousands separators (70.000 → 70000)."""
+    out = []
+    for match in _WORD_RE.finditer(text.lower()):
+        token = match.group(0)
+        if token[0].isdigit():
+            token = token.replace(".", "").replace(",", "")
+        out.append(token.replace("‐", "-").replace("‑", "-"))
+    return out
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Synonym groups and an English→German glossary, from ``knowledge/lexicon.yaml``."""
+
+    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    english: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Lexicon:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping")
+        groups = data.get("synonyms") or []
+        english = data.get("english") or {}
+        if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
+            raise ValueError(f"{path}: 'synonyms' must be a list of lists")
+        if not isinstance(english, dict):
+            raise ValueError(f"{path}: 'english' must be a mapping")
+        synonyms: dict[str, set[str]] = {}
+        for group in groups:
+            terms = [str(t).lower() for t in group]
+            for term in terms:
+                synonyms.setdefault(term, set()).update(t for t in terms if t != term)
+        return cls(
+            synonyms={k: tuple(sorted(v)) for k, v in synonyms.items()},
+            english={str(k).lower(): tuple(str(t).lower() for t in (v or [])) for k, v in english.items()},
+        )
+
+
+class Analyzer:
+    """Turns text into weighted stems; knows the corpus nouns to split compounds."""
+
+    def __init__(
+        self,
+        vocabulary: Iterable[str],
+        lexicon: Lexicon | None = None,
+        index_terms: Iterable[str] = (),
+    ) -> None:
+        # German nouns are capitalised; only nouns are compound parts (Daten|sicherung), so
+        # prefixes like "unter" never split "Unternehmen".
+        self.vocabulary = frozenset(fold_umlauts(w) for w in vocabulary if len(w) >= MIN_COMPOUND_PART)
+        self.lexicon = lexicon or Lexicon()
+        self.index_terms = frozenset(index_terms)
+
+    def split_compound(self, word: str) -> list[str]:
+        """Known noun parts of a closed compound: "datensicherung" → [daten, sicherung].
+
+        One known part suffices when the rest is long enough to be a word of its own
+        ("serverinstallation" → [server]).
+        """
+        w = fold_umlauts(word)
+        if len(w) < 2 * MIN_COMPOUND_PART or "-" in w:
+            return []
+        best: tuple[int, list[str]] | None = None
+        for i in range(MIN_COMPOUND_PART, len(w) - MIN_COMPOUND_PART + 1):
+            head, tail = w[:i], w[i:]
+            for h in [head] + ([head[:-1]] if head.endswith("s") else []):  # Fugen-s
+                parts = [p for p in (h, tail) if p in self.vocabulary]
+                if not parts:
+                    continue
+                score = sum(len(p) for p in parts) + (100 if len(parts) == 2 else 0)
+                if best is None or score > best[0]:
+                    best = (score, parts)
+        return best[1] if best else []
+
+    def _word_terms(self, word: str) -> list[tuple[str, float]]:
+        """Stems of one word with weights; a compound's parts weigh less than the whole,
+        unless the whole never occurs in the index (then the parts are all we have)."""
+        if "-" in word:
+            parts = [p for p in word.split("-") if p and p not in STOPWORDS]
+            whole = stem("".join(parts))
+            part_terms = [stem(p) for p in parts]
+        else:
+            whole = stem(word)
+            part_terms = [stem(p) for p in self.split_compound(word)]
+        part_weight = PART_WEIGHT if (not self.index_terms or whole in self.index_terms) else 1.0
+        terms = [(whole, 1.0)] + [(p, part_weight) for p in part_terms if p != whole]
+        if len(whole) >= TRUNCATE_AT:
+            # Prefix truncation meets forms the stemmer leaves apart (betreuen / betreuten).
+            terms.append((TRUNC_MARK + whole[:TRUNCATE_AT], TRUNC_WEIGHT))
+        return terms
+
+    def document_tokens(self, text: str) -> list[str]:
+        """Tokens of a passage for the index: stems plus the stems of compound parts."""
+        tokens: list[str] = []
+        for word in words(text):
+            if word in STOPWORDS:
+                continue
+            tokens.extend(term for term, _ in self._word_terms(word))
+        return tokens
+
+    def query_terms(self, text: str) -> dict[str, float]:
+        """Weighted stems of a question: its words, their synonyms, English glossary terms.
+
+        Synonyms matter most when the user's word never occurs in the documents; when it
+        does, they are only a hint, because every expansion also adds noise.
+        """
+        all_words = words(text)
+        content = [w for w in all_words if w not in STOPWORDS] or all_words
+        weights: dict[str, float] = {}
+
+        def add(word: str, weight: float) -> None:
+            for term, w in self._word_terms(word):
+                w *= weight
+                if w > weights.get(term, 0.0):
+                    weights[term] = w
+
+        def expansion_weight(word: str) -> float:
+            known = not self.index_terms or stem(word) in self.index_terms
+            return SYNONYM_WEIGHT if known else 1.0
+
+        lowered = " ".join(all_words)
+        for phrase, alternatives in self.lexicon.synonyms.items():
+            if " " in phrase and phrase in lowered:
+                for alt in alternatives:
+                    for w in words(alt):
+                        add(w, SYNONYM_WEIGHT)
+        for word in content:
+            add(word, 1.0)
+            weight = expansion_weight(word)
+            for alt in self.lexicon.synonyms.get(word, ()):
+                for w in words(alt):
+                    if w not in STOPWORDS:
+                        add(w, weight)
+            for german in self.lexicon.english.get(word, ()):
+                for w in words(german):
+                    add(w, TRANSLATION_WEIGHT)
+        return weights
+
+
+_NOUN_RE = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-ZÄÖÜ][a-zäöüß]{3,}\b", re.MULTILINE)
+
+
+def corpus_vocabulary(texts: Iterable[str]) -> list[str]:
+    """Nouns of the corpus (capitalised words not at a sentence start), lower-cased."""
+    return sorted({m.group(0).lower() for text in texts for m in _NOUN_RE.finditer(text)})
+
+
+class LexicalIndex:
+    """BM25 over German-analysed chunks (bm25s); persisted beside the vector store."""
+
+    def __init__(self, analyzer: Analyzer, bm25: bm25s.BM25, chunk_ids: list[str]) -> None:
+        self.analyzer = analyzer
+        self.bm25 = bm25
+        self.chunk_ids = chunk_ids
+        self._vocab: dict[str, int] = dict(bm25.vocab_dict)
+        analyzer.index_terms = frozenset(self._vocab)
+
+    @classmethod
+    def build(cls, chunks: list[Chunk], lexicon: Lexicon) -> LexicalIndex:
+        analyzer = Analyzer(corpus_vocabulary(c.search_text for c in chunks), lexicon)
+        corpus_tokens = [analyzer.document_tokens(c.search_text) or ["_empty_"] for c in chunks]
+        bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        bm25.index(corpus_tokens, show_progress=False)
+        return cls(analyzer, bm25, [c.chunk_id for c in chunks])
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.bm25.save(str(directory), show_progress=False)
+        meta = {"chunk_ids": self.chunk_ids, "vocabulary": sorted(self.analyzer.vocabulary)}
+        (directory / "advisor_lexical.json").write_text(json.dumps(meta), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, lexicon: Lexicon) -> LexicalIndex:
+        meta = json.loads((directory / "advisor_lexical.json").read_text(encoding="utf-8"))
+        bm25 = bm25s.BM25.load(str(directory), show_progress=False, verbosity=0)
+        return cls(Analyzer(meta["vocabulary"], lexicon), bm25, list(meta["chunk_ids"]))
+
+    def scores(self, query: str) -> tuple[np.ndarray, dict[str, float]]:
+        """BM25 score per chunk (weighted sum over query terms) and the terms used."""
+        terms = {t: w for t, w in self.analyzer.query_terms(query).items() if t in self._vocab}
+        total = np.zeros(len(self.chunk_ids), dtype=np.float32)
+        for term, weight in terms.items():
+            total += weight * self.bm25.get_scores([term])
+        return total, terms

@@ -1,0 +1,230 @@
+"""Retrieval stage: hybrid dense + German lexical search over the current index generation."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_chroma import Chroma
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from ingest.clean import fold
+from ingest.embeddings import make_embeddings
+from ingest.index import (
+    IndexConfig,
+    IndexMissingError,
+    Manifest,
+    ModelMismatchError,
+    open_client,
+    read_manifest,
+)
+from ingest.lexical import LexicalIndex, Lexicon
+
+# Fusion: reciprocal-rank fusion with the lexical ranking weighted above the dense one,
+# because the packaged embedding model is English-only and weak on German text.
+RRF_K = 20
+LEXICAL_WEIGHT = 1.0
+DENSE_WEIGHT = 0.35
+CANDIDATES = 40
+_QUOTED_RE = re.compile(r"[\"'„“”‚‘’«»]([^\"'„“”‚‘’«»]{3,120})[\"'„“”‚‘’«»]")
+
+
+class Scores(BaseModel):
+    dense: float
+    lexical: float
+    fused: float
+
+
+class Passage(BaseModel):
+    """A retrieved chunk with where it comes from and why it ranked."""
+
+    id: str
+    doc_id: str
+    title: str
+    heading: str
+    text: str
+    scores: Scores
+
+
+@dataclass
+class _Generation:
+    manifest: Manifest
+    lexical: LexicalIndex
+    texts: dict[str, str]
+    metadata: dict[str, dict[str, Any]]
+    store: Chroma
+    manifest_mtime: float
+    folded: dict[str, str]
+
+
+class PassageIndex:
+    """Reads the index generation named by the manifest; reloads when an ingest switches it."""
+
+    def __init__(self, config: IndexConfig, embeddings: Embeddings | None = None) -> None:
+        self.config = config
+        self._embeddings = embeddings
+        self._lexicon = Lexicon.load(config.lexicon_path)
+        self._client = open_client(config)
+        self._lock = threading.Lock()
+        self._current: _Generation | None = None
+        self.refresh()
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.config.index_dir / "manifest.json"
+
+    @property
+    def embeddings(self) -> Embeddings:
+        if self._embeddings is None:
+            self._embeddings = make_embeddings(self.config.embedding_model)
+        return self._embeddings
+
+    def refresh(self) -> _Generation:
+        """The current generation; loads a new one if the manifest changed since last time."""
+        try:
+            mtime = self.manifest_path.stat().st_mtime
+        except FileNotFoundError:
+            raise IndexMissingError(
+                f"no index in {self.config.index_dir}; run `advisor ingest` first"
+            ) from None
+        current = self._current
+        if current is not None and current.manifest_mtime == mtime:
+            return current
+        with self._lock:
+            if self._current is not None and self._current.manifest_mtime == mtime:
+                return self._current
+            self._current = self._load(mtime)
+            return self._current
+
+    def _load(self, mtime: float) -> _Generation:
+        manifest = read_manifest(self.config.index_dir)
+        if manifest is None:
+            raise IndexMissingError(f"no index in {self.config.index_dir}; run `advisor ingest` first")
+        if manifest.embedding_model != self.config.embedding_model:
+            raise ModelMismatchError(
+                f"the index was built with embedding model {manifest.embedding_model!r}, but "
+                f"ADVISOR_EMBEDDING_MODEL is {self.config.embedding_model!r}; queries would be "
+                "compared with vectors of another model. Run `advisor ingest` with this model, "
+                "or start with the model the index was built with."
+            )
+        try:
+            collection = self._client.get_collection(manifest.collection)
+        except Exception as exc:
+            raise IndexMissingError(
+                f"index collection {manifest.collection!r} is missing from Chroma; run `advisor ingest`"
+            ) from exc
+        recorded = (collection.metadata or {}).get("embedding_model")
+        if recorded != self.config.embedding_model:
+            raise ModelMismatchError(
+                f"Chroma collection {manifest.collection!r} was built with {recorded!r}, "
+                f"not {self.config.embedding_model!r}; run `advisor ingest`"
+            )
+        got = collection.get(include=["documents", "metadatas"])
+        texts = dict(zip(got["ids"], got["documents"] or [], strict=False))
+        metadata = {cid: dict(m or {}) for cid, m in zip(got["ids"], got["metadatas"] or [], strict=False)}
+        lexical = LexicalIndex.load(manifest.lexical_path(self.config.index_dir), self._lexicon)
+        store = Chroma(
+            client=self._client,
+            collection_name=manifest.collection,
+            embedding_function=self.embeddings,
+        )
+        folded = {cid: fold(text).casefold() for cid, text in texts.items()}
+        return _Generation(manifest, lexical, texts, metadata, store, mtime, folded)
+
+    @staticmethod
+    def _boost_phrases(query: str, gen: _Generation, scores: np.ndarray) -> np.ndarray:
+        """A quoted phrase ("Einer ist keiner") found verbatim outranks loose word matches."""
+        phrases = [fold(p).casefold() for p in _QUOTED_RE.findall(query)]
+        phrases = [p for p in phrases if len(p.split()) >= 2]
+        if not phrases:
+            return scores
+        boosted = scores.copy()
+        top = float(scores.max()) if scores.size else 0.0
+        for i, cid in enumerate(gen.lexical.chunk_ids):
+            text = gen.folded.get(cid, "")
+            hits = sum(1 for p in phrases if p in text)
+            if hits:
+                boosted[i] += (top + 1.0) * hits
+        return boosted
+
+    def search(self, query: str, k: int) -> list[Passage]:
+        """The ``k`` best passages for ``query``, fused from both rankings."""
+        gen = self.refresh()
+        n = min(CANDIDATES, len(gen.lexical.chunk_ids))
+        if n == 0:
+            return []
+        lex_scores, _ = gen.lexical.scores(query)
+        lex_scores = self._boost_phrases(query, gen, lex_scores)
+        lex_order = [i for i in np.argsort(-lex_scores, kind="stable")[:n] if lex_scores[i] > 0]
+        lexical_rank = {gen.lexical.chunk_ids[i]: r for r, i in enumerate(lex_order)}
+        lexical_score = {gen.lexical.chunk_ids[i]: float(lex_scores[i]) for i in lex_order}
+        dense_hits = gen.store.similarity_search_with_score(query, k=n)
+        dense_rank: dict[str, int] = {}
+        dense_score: dict[str, float] = {}
+        for rank, (doc, distance) in enumerate(dense_hits):
+            if doc.id is None:
+                continue
+            dense_rank[doc.id] = rank
+            dense_score[doc.id] = 1.0 - float(distance)  # cosine distance -> similarity
+        fused: dict[str, float] = {}
+        for cid in set(lexical_rank) | set(dense_rank):
+            score = 0.0
+            if cid in lexical_rank:
+                score += LEXICAL_WEIGHT / (RRF_K + lexical_rank[cid] + 1)
+            if cid in dense_rank:
+                score += DENSE_WEIGHT / (RRF_K + dense_rank[cid] + 1)
+            fused[cid] = score
+        ranked = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
+        passages = []
+        for cid in ranked:
+            meta = gen.metadata.get(cid, {})
+            passages.append(
+                Passage(
+                    id=cid,
+                    doc_id=str(meta.get("doc_id", "")),
+                    title=str(meta.get("title", "")),
+                    heading=str(meta.get("heading", "")),
+                    text=gen.texts.get(cid, ""),
+                    scores=Scores(
+                        dense=round(dense_score.get(cid, 0.0), 4),
+                        lexical=round(lexical_score.get(cid, 0.0), 4),
+                        fused=round(fused[cid], 6),
+                    ),
+                )
+            )
+        return passages
+
+
+class HybridRetriever(BaseRetriever):
+    """LangChain retriever over a PassageIndex; documents carry the Passage in metadata."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    k: int = 5
+    _index: PassageIndex = PrivateAttr()
+
+    def __init__(self, index: PassageIndex, k: int = 5, **kwargs: Any) -> None:
+        super().__init__(k=k, **kwargs)
+        self._index = index
+
+    @property
+    def index(self) -> PassageIndex:
+        return self._index
+
+    def retrieve(self, query: str, k: int | None = None) -> list[Passage]:
+        return self._index.search(query, k or self.k)
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return [
+            Document(page_content=p.text, id=p.id, metadata=p.model_dump(exclude={"text"}))
+            for p in self.retrieve(query)
+        ]

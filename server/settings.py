@@ -1,0 +1,67 @@
+"""Typed settings: every ADVISOR_* environment variable in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+DEFAULT_PROMPTS_DIR = PROJECT_ROOT / "prompts"
+
+
+class Settings(BaseSettings):
+    """Configuration of the advisor; read from ADVISOR_* variables (and a .env file)."""
+
+    model_config = SettingsConfigDict(env_prefix="ADVISOR_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    knowledge_dir: Path = DEFAULT_KNOWLEDGE_DIR
+    data_dir: Path = DEFAULT_DATA_DIR
+    prompts_dir: Path = DEFAULT_PROMPTS_DIR
+    rules_path: Path | None = None
+
+    # Index contract: a Chroma server when chroma_url is set, else embedded under data_dir.
+    chroma_url: str | None = None
+    collection: str = "advisor"
+    embedding_model: str = "packaged:all-MiniLM-L6-v2"
+
+    # Retrieval
+    search_k_default: int = Field(5, ge=1, le=50)
+    max_query_chars: int = Field(500, ge=10, le=10_000)
+
+    # Chat
+    max_message_chars: int = Field(2000, ge=10, le=100_000)
+    sessions_path: Path | None = None
+    llm_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: SecretStr | None = None
+    llm_timeout: float = Field(8.0, gt=0, le=120)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        # Chroma's own rule; checked here so a bad name fails at start, not at first write.
+        if not 3 <= len(value) <= 512:
+            raise ValueError("collection name needs 3-512 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if self.rules_path is None:
+            self.rules_path = self.knowledge_dir / "rules"
+        if self.sessions_path is None:
+            self.sessions_path = self.data_dir / "sessions.sqlite3"
+        return self
+
+    @property
+    def index_dir(self) -> Path:
+        """Where the embedded Chroma store and the lexical index live."""
+        return self.data_dir / "index"
