@@ -9,6 +9,35 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
+HASH_PREFIX = "hash:"
+
+
+class HashEmbeddings(Embeddings):
+    """Deterministic bag-of-words hashing embedder for fast unit tests (``hash:64``).
+
+    Not a semantic model: it lets tests exercise ingestion and the index contract in
+    milliseconds. Integration tests use the real packaged model.
+    """
+
+    def __init__(self, dimension: int = 64) -> None:
+        self.dimension = dimension
+
+    def _embed(self, text: str) -> list[float]:
+        import hashlib
+        import math
+
+        vector = [0.0] * self.dimension
+        for word in text.lower().split():
+            digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+            vector[int.from_bytes(digest[:4], "big") % self.dimension] += 1.0
+        norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+        return [v / norm for v in vector]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._embed(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed(text)
 
 
 class EmbeddingModelError(Exception):
@@ -32,6 +61,11 @@ def make_embeddings(name: str) -> Embeddings:
     share it. e5 models need their ``query: `` / ``passage: `` prefixes.
     """
     # No model hub here or in production by default: fail fast instead of hanging on a download.
+    if name.startswith(HASH_PREFIX):
+        try:
+            return HashEmbeddings(int(name.removeprefix(HASH_PREFIX)))
+        except ValueError:
+            raise EmbeddingModelError(f"{name!r}: expected hash:<dimension>") from None
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

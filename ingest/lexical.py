@@ -37,8 +37,8 @@ _EXTRA_STOPWORDS = {
 }
 STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN) | _EXTRA_STOPWORDS
 MIN_COMPOUND_PART = 4
-SYNONYM_WEIGHT = 0.5
-PART_WEIGHT = 0.4
+SYNONYM_WEIGHT = 0.3
+PART_WEIGHT = 0.7
 TRANSLATION_WEIGHT = 0.8
 TRUNCATE_AT = 6
 TRUNC_WEIGHT = 0.3
@@ -108,12 +108,15 @@ class Analyzer:
         vocabulary: Iterable[str],
         lexicon: Lexicon | None = None,
         index_terms: Iterable[str] = (),
+        singulars: Iterable[str] = (),
     ) -> None:
         # German nouns are capitalised; only nouns are compound parts (Daten|sicherung), so
         # prefixes like "unter" never split "Unternehmen".
         self.vocabulary = frozenset(fold_umlauts(w) for w in vocabulary if len(w) >= MIN_COMPOUND_PART)
         self.lexicon = lexicon or Lexicon()
         self.index_terms = frozenset(index_terms)
+        # Words the corpus also uses without a final "s": Backups → Backup, SLAs → SLA.
+        self.singulars = frozenset(singulars)
 
     def split_compound(self, word: str) -> list[str]:
         """Known noun parts of a closed compound: "datensicherung" → [daten, sicherung].
@@ -121,7 +124,7 @@ class Analyzer:
         One known part suffices when the rest is long enough to be a word of its own
         ("serverinstallation" → [server]).
         """
-        w = fold_umlauts(word)
+        w = fold_umlauts(word.lower())
         if len(w) < 2 * MIN_COMPOUND_PART or "-" in w:
             return []
         best: tuple[int, list[str]] | None = None
@@ -139,6 +142,9 @@ class Analyzer:
     def _word_terms(self, word: str) -> list[tuple[str, float]]:
         """Stems of one word with weights; a compound's parts weigh less than the whole,
         unless the whole never occurs in the index (then the parts are all we have)."""
+        # The German stemmer keeps the English plural -s of loan words (Backups, SLAs).
+        if word.endswith("s") and word[:-1] in self.singulars:
+            word = word[:-1]
         if "-" in word:
             parts = [p for p in word.split("-") if p and p not in STOPWORDS]
             whole = stem("".join(parts))
@@ -209,6 +215,12 @@ def corpus_vocabulary(texts: Iterable[str]) -> list[str]:
     return sorted({m.group(0).lower() for text in texts for m in _NOUN_RE.finditer(text)})
 
 
+def corpus_singulars(texts: Iterable[str]) -> list[str]:
+    """Corpus words of 3+ letters that also occur with an extra final "s"."""
+    seen = {w for text in texts for w in words(text) if len(w) >= 3}
+    return sorted(w for w in seen if w + "s" in seen or not w.endswith("s"))
+
+
 class LexicalIndex:
     """BM25 over German-analysed chunks (bm25s); persisted beside the vector store."""
 
@@ -221,23 +233,29 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, chunks: list[Chunk], lexicon: Lexicon) -> LexicalIndex:
-        analyzer = Analyzer(corpus_vocabulary(c.search_text for c in chunks), lexicon)
+        texts = [c.search_text for c in chunks]
+        analyzer = Analyzer(corpus_vocabulary(texts), lexicon, singulars=corpus_singulars(texts))
         corpus_tokens = [analyzer.document_tokens(c.search_text) or ["_empty_"] for c in chunks]
-        bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        bm25 = bm25s.BM25(k1=1.2, b=0.5)
         bm25.index(corpus_tokens, show_progress=False)
         return cls(analyzer, bm25, [c.chunk_id for c in chunks])
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.bm25.save(str(directory), show_progress=False)
-        meta = {"chunk_ids": self.chunk_ids, "vocabulary": sorted(self.analyzer.vocabulary)}
+        meta = {
+            "chunk_ids": self.chunk_ids,
+            "vocabulary": sorted(self.analyzer.vocabulary),
+            "singulars": sorted(self.analyzer.singulars),
+        }
         (directory / "advisor_lexical.json").write_text(json.dumps(meta), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, lexicon: Lexicon) -> LexicalIndex:
         meta = json.loads((directory / "advisor_lexical.json").read_text(encoding="utf-8"))
         bm25 = bm25s.BM25.load(str(directory), show_progress=False, verbosity=0)
-        return cls(Analyzer(meta["vocabulary"], lexicon), bm25, list(meta["chunk_ids"]))
+        analyzer = Analyzer(meta["vocabulary"], lexicon, singulars=meta.get("singulars", ()))
+        return cls(analyzer, bm25, list(meta["chunk_ids"]))
 
     def scores(self, query: str) -> tuple[np.ndarray, dict[str, float]]:
         """BM25 score per chunk (weighted sum over query terms) and the terms used."""

@@ -30,9 +30,9 @@ from ingest.lexical import LexicalIndex, Lexicon
 
 # Fusion: reciprocal-rank fusion with the lexical ranking weighted above the dense one,
 # because the packaged embedding model is English-only and weak on German text.
-RRF_K = 20
+RRF_K = 5
 LEXICAL_WEIGHT = 1.0
-DENSE_WEIGHT = 0.35
+DENSE_WEIGHT = 0.2
 CANDIDATES = 40
 _QUOTED_RE = re.compile(r"[\"'„“”‚‘’«»]([^\"'„“”‚‘’«»]{3,120})[\"'„“”‚‘’«»]")
 

@@ -1,0 +1,51 @@
+# The README's two commands: `make run` and `make test`. Both work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CHROMA_PORT ?= 8765
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test install ingest serve lint typecheck eval bench clean browser
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned to the local CPU wheel: a plain torch requirement would pull CUDA builds.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Idempotent: embeds only what changed, does nothing when the index is current.
+ingest: install
+	$(BIN)/advisor ingest
+
+serve: install
+	$(BIN)/advisor serve --host 127.0.0.1 --port 8000
+
+run: ingest serve
+
+lint: install
+	$(BIN)/ruff check server ingest tests
+	$(BIN)/mypy
+
+eval: ingest
+	$(BIN)/advisor eval tests/data/dev.yaml
+
+bench: install
+	$(BIN)/python docs/benchmark.py
+
+test: install
+	$(BIN)/ruff check server ingest tests
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""The FastAPI application factory: ``create_app(settings)``, no work at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from server.index_config import index_config
+from server.retrieval import HybridRetriever, PassageIndex
+from server.settings import Settings
+
+
+def _validation_message(errors: list[Any]) -> str:
+    parts = []
+    for err in errors:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
+        parts.append(f"{loc or 'request'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the index, the model and the rules are opened in the lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from server.scoring import load_rules
+
+        app.state.settings = settings
+        # Fails fast (IndexMissingError / ModelMismatchError) instead of serving nonsense.
+        index = PassageIndex(index_config(settings))
+        index.embeddings.embed_query("warm-up")  # first request should not pay the model load
+        app.state.retriever = HybridRetriever(index, k=settings.search_k_default)
+        assert settings.rules_path is not None
+        app.state.rules = load_rules(settings.rules_path, settings.knowledge_dir)
+        yield
+
+    app = FastAPI(
+        title="IT-Outsourcing-Berater",
+        description="Answers from five German source documents, with citations.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # One readable sentence naming the field, plus the structured details.
+        errors = list(exc.errors())
+        return JSONResponse(
+            status_code=422,
+            content={"detail": _validation_message(errors), "errors": _jsonable(errors)},
+        )
+
+    from server.routes import recommend, search
+
+    app.include_router(search.router)
+    app.include_router(recommend.router)
+    return app
+
+
+def _jsonable(errors: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in errors
+    ]

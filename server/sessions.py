@@ -1,0 +1,159 @@
+"""Conversation memory: messages and the profile gathered across turns, in SQLite."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SESSION_ID_PATTERN",
+    "SessionState",
+    "SessionStore",
+    "new_session_id",
+    "valid_session_id",
+]
+
+# uuid4 hex: 32 lower-case hex digits. Anything else is refused before it reaches SQL.
+SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
+_ID_RE = re.compile(SESSION_ID_PATTERN)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    profile TEXT NOT NULL DEFAULT '{}',
+    asked TEXT NOT NULL DEFAULT '[]',
+    expecting TEXT
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    content TEXT NOT NULL,
+    intent TEXT,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_session ON messages(session_id, id);
+"""
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex
+
+
+def valid_session_id(session_id: str) -> bool:
+    return bool(_ID_RE.match(session_id))
+
+
+@dataclass
+class SessionState:
+    """What the advisor remembers of one conversation."""
+
+    id: str
+    profile: dict[str, Any] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)  # profile fields already asked for
+    expecting: str | None = None  # the field the last answer asked for
+    turns: int = 0
+
+
+class SessionStore:
+    """Thread-safe SQLite store; one connection guarded by a lock (requests run in threads)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def get(self, session_id: str) -> SessionState | None:
+        if not valid_session_id(session_id):
+            return None
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT profile, asked, expecting FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            (turns,) = self._conn.execute(
+                "SELECT COUNT(*) FROM messages WHERE session_id = ? AND role = 'user'",
+                (session_id,),
+            ).fetchone()
+        return SessionState(
+            id=session_id,
+            profile=json.loads(row[0]),
+            asked=list(json.loads(row[1])),
+            expecting=row[2],
+            turns=int(turns),
+        )
+
+    def messages(self, session_id: str) -> list[tuple[str, str]]:
+        """(role, content) of every message of the session, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT role, content FROM messages WHERE session_id = ? ORDER BY id",
+                (session_id,),
+            ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def save_turn(self, state: SessionState, message: str, answer: str, intent: str) -> None:
+        """Store one question and its answer with the updated state, all or nothing."""
+        now = time.time()
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute(
+                    "INSERT INTO sessions (id, created, updated, profile, asked, expecting) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                    "updated = excluded.updated, profile = excluded.profile, "
+                    "asked = excluded.asked, expecting = excluded.expecting",
+                    (
+                        state.id,
+                        now,
+                        now,
+                        json.dumps(state.profile, sort_keys=True),
+                        json.dumps(state.asked),
+                        state.expecting,
+                    ),
+                )
+                self._conn.executemany(
+                    "INSERT INTO messages (session_id, role, content, intent, created) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (state.id, "user", message, intent, now),
+                        (state.id, "assistant", answer, intent, now),
+                    ],
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def delete(self, session_id: str) -> bool:
+        """Remove a conversation and its messages; False when there was none."""
+        if not valid_session_id(session_id):
+            return False
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
+                cur = self._conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return cur.rowcount > 0

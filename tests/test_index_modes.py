@@ -1,0 +1,102 @@
+"""The index in its two modes (embedded, `chroma run` server) and the model-mismatch refusal."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest.index import IndexConfig, ModelMismatchError, ingest
+from server.retrieval import PassageIndex
+
+ROOT = Path(__file__).resolve().parents[1]
+KNOWLEDGE = ROOT / "knowledge"
+MODEL = "packaged:all-MiniLM-L6-v2"
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `chroma run` server on loopback, started and stopped by this test."""
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    assert chroma, "the chroma CLI ships with the chromadb package"
+    port = _free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    proc = subprocess.Popen(
+        [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("chroma server did not start")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_server_mode_ingest_and_search(chroma_server: str, tmp_path: Path) -> None:
+    config = IndexConfig(
+        index_dir=tmp_path / "index",
+        lexicon_path=KNOWLEDGE / "lexicon.yaml",
+        embedding_model=MODEL,
+        chroma_url=chroma_server,
+    )
+    first = ingest(KNOWLEDGE, config)
+    assert first.added == first.chunks > 50
+    assert not (tmp_path / "index" / "chroma").exists(), "vectors live in the server, not on disk here"
+    again = ingest(KNOWLEDGE, config)
+    assert (again.added, again.updated, again.embedded) == (0, 0, 0)
+    passages = PassageIndex(config).search("Was kostet ein Senior-Techniker pro Jahr?", 3)
+    assert any("70.000 und 100.000 Euro" in p.text for p in passages)
+    assert passages[0].scores.dense != 0.0, "dense scores come from the server's collection"
+
+
+def test_a_server_with_another_model_refuses(indexed_dir: Path) -> None:
+    from server.index_config import index_config
+    from server.settings import Settings
+
+    settings = Settings(data_dir=indexed_dir, embedding_model="hash:384")
+    with pytest.raises(ModelMismatchError) as info:
+        PassageIndex(index_config(settings))
+    message = str(info.value)
+    assert MODEL in message and "hash:384" in message and "advisor ingest" in message
+
+
+def test_cli_search_refuses_on_mismatch(indexed_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from server.cli import app
+
+    monkeypatch.setenv("ADVISOR_DATA_DIR", str(indexed_dir))
+    monkeypatch.setenv("ADVISOR_EMBEDDING_MODEL", "hash:384")
+    result = CliRunner().invoke(app, ["search", "Backup"])
+    assert result.exit_code == 2
+    assert "embedding model" in result.output
