@@ -80,8 +80,14 @@ def make_embeddings(name: str) -> Embeddings:
         return HuggingFaceEmbeddings(
             model_name=path,
             model_kwargs={"device": "cpu"},
-            encode_kwargs={"normalize_embeddings": True, **({"prompt": "passage: "} if is_e5 else {})},
-            query_encode_kwargs={"normalize_embeddings": True, **({"prompt": "query: "} if is_e5 else {})},
+            encode_kwargs={
+                "normalize_embeddings": True,
+                **({"prompt": "passage: "} if is_e5 else {}),
+            },
+            query_encode_kwargs={
+                "normalize_embeddings": True,
+                **({"prompt": "query: "} if is_e5 else {}),
+            },
         )
     except (OSError, ValueError) as exc:
         raise EmbeddingModelError(f"cannot load embedding model {name!r}: {exc}") from exc

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import chromadb
+import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
 
@@ -149,6 +150,11 @@ def _ingest_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _rows(embeddings: Any) -> list[Any]:
+    # Chroma returns an ndarray (whose truth value is ambiguous) or None.
+    return [] if embeddings is None else list(embeddings)
+
+
 def _existing_chunks(client: ClientAPI, manifest: Manifest | None) -> dict[str, dict[str, Any]]:
     """chunk_id -> metadata of the current generation (empty if there is none)."""
     if manifest is None:
@@ -158,10 +164,14 @@ def _existing_chunks(client: ClientAPI, manifest: Manifest | None) -> dict[str, 
     except Exception:  # the collection is gone (e.g. a fresh Chroma server): rebuild
         return {}
     got = collection.get(include=["metadatas"])
-    return {cid: dict(meta or {}) for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=False)}
+    return {
+        cid: dict(meta or {}) for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=False)
+    }
 
 
-def _classify(chunks: list[Chunk], old: dict[str, dict[str, Any]], same_model: bool, report: IngestReport) -> None:
+def _classify(
+    chunks: list[Chunk], old: dict[str, dict[str, Any]], same_model: bool, report: IngestReport
+) -> None:
     old_slots = {(m.get("doc_id"), m.get("position")): cid for cid, m in old.items()}
     new_slots = {(c.doc_id, c.position) for c in chunks}
     for chunk in chunks:
@@ -232,21 +242,30 @@ def _build_generation(
     vectors: dict[str, list[float]] = {}
     if reuse_ids and previous is not None:
         got = client.get_collection(previous.collection).get(ids=reuse_ids, include=["embeddings"])
-        vectors = {cid: list(map(float, emb)) for cid, emb in zip(got["ids"], got["embeddings"], strict=True)}
+        vectors = {
+            cid: list(map(float, emb))
+            for cid, emb in zip(got["ids"], _rows(got["embeddings"]), strict=True)
+        }
     to_embed = [c for c in chunks if c.chunk_id not in vectors]
     report.embedded = len(to_embed)
     if to_embed:
         embeddings = make_embeddings(config.embedding_model)
         for start in range(0, len(to_embed), EMBED_BATCH):
             batch = to_embed[start : start + EMBED_BATCH]
-            for chunk, vector in zip(batch, embeddings.embed_documents([c.search_text for c in batch]), strict=True):
+            for chunk, vector in zip(
+                batch, embeddings.embed_documents([c.search_text for c in batch]), strict=True
+            ):
                 vectors[chunk.chunk_id] = vector
             if progress:
                 progress(min(start + EMBED_BATCH, len(to_embed)), len(to_embed))
     dimension = len(next(iter(vectors.values()))) if vectors else 0
     collection = client.create_collection(
         name,
-        metadata={"embedding_model": config.embedding_model, "dimension": dimension, "generation": generation},
+        metadata={
+            "embedding_model": config.embedding_model,
+            "dimension": dimension,
+            "generation": generation,
+        },
         configuration={"hnsw": {"space": "cosine"}},
         embedding_function=None,
     )
@@ -254,9 +273,9 @@ def _build_generation(
         if chunks:
             collection.add(
                 ids=[c.chunk_id for c in chunks],
-                embeddings=[vectors[c.chunk_id] for c in chunks],
+                embeddings=np.array([vectors[c.chunk_id] for c in chunks], dtype=np.float32),
                 documents=[c.text for c in chunks],
-                metadatas=[c.metadata() for c in chunks],  # type: ignore[misc]
+                metadatas=[c.metadata() for c in chunks],
             )
         lexical_dir = f"lexical-{generation}"
         LexicalIndex.build(chunks, lexicon).save(config.index_dir / lexical_dir)
@@ -280,7 +299,9 @@ def _build_generation(
         ),
     )
     # The previous generation stays one round, so a server mid-query can finish on it.
-    _drop_old_generations(client, config, keep={generation, previous.generation if previous else ""})
+    _drop_old_generations(
+        client, config, keep={generation, previous.generation if previous else ""}
+    )
     return generation
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,12 +27,66 @@ from ingest.split import Chunk
 _WORD_RE = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+(?:[-‐‑][^\W\d_]+)*", re.UNICODE)
 # Question words carry no topic; dropping them keeps "Was ist ein Key-User?" about Key-User.
 _EXTRA_STOPWORDS = {
-    "ab", "gibt", "wer", "wann", "warum", "wieso", "weshalb", "welch", "bleibt", "sollten",
-    "sollen", "unser", "unsere", "unseren", "unserem", "unserer", "eigentlich", "ja",
-    "bzw", "z", "b", "ca", "ggf", "etc", "u", "a",
-    "what", "which", "who", "why", "how", "when", "does", "do", "should", "our", "we",
-    "us", "is", "are", "the", "a", "an", "of", "to", "for", "in", "on", "and", "or",
-    "can", "it", "its", "be", "with", "there", "much", "many", "by", "at", "from",
+    "ab",
+    "gibt",
+    "wer",
+    "wann",
+    "warum",
+    "wieso",
+    "weshalb",
+    "welch",
+    "bleibt",
+    "sollten",
+    "sollen",
+    "unser",
+    "unsere",
+    "unseren",
+    "unserem",
+    "unserer",
+    "eigentlich",
+    "ja",
+    "bzw",
+    "z",
+    "b",
+    "ca",
+    "ggf",
+    "etc",
+    "u",
+    "a",
+    "what",
+    "which",
+    "who",
+    "why",
+    "how",
+    "when",
+    "does",
+    "do",
+    "should",
+    "our",
+    "we",
+    "us",
+    "is",
+    "are",
+    "the",
+    "an",
+    "of",
+    "to",
+    "for",
+    "in",
+    "on",
+    "and",
+    "or",
+    "can",
+    "it",
+    "its",
+    "be",
+    "with",
+    "there",
+    "much",
+    "many",
+    "by",
+    "at",
+    "from",
 }
 STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN) | _EXTRA_STOPWORDS
 MIN_COMPOUND_PART = 4
@@ -96,7 +149,9 @@ class Lexicon:
                 synonyms.setdefault(term, set()).update(t for t in terms if t != term)
         return cls(
             synonyms={k: tuple(sorted(v)) for k, v in synonyms.items()},
-            english={str(k).lower(): tuple(str(t).lower() for t in (v or [])) for k, v in english.items()},
+            english={
+                str(k).lower(): tuple(str(t).lower() for t in (v or [])) for k, v in english.items()
+            },
         )
 
 
@@ -112,7 +167,9 @@ class Analyzer:
     ) -> None:
         # German nouns are capitalised; only nouns are compound parts (Daten|sicherung), so
         # prefixes like "unter" never split "Unternehmen".
-        self.vocabulary = frozenset(fold_umlauts(w) for w in vocabulary if len(w) >= MIN_COMPOUND_PART)
+        self.vocabulary = frozenset(
+            fold_umlauts(w) for w in vocabulary if len(w) >= MIN_COMPOUND_PART
+        )
         self.lexicon = lexicon or Lexicon()
         self.index_terms = frozenset(index_terms)
         # Words the corpus also uses without a final "s": Backups → Backup, SLAs → SLA.

@@ -88,7 +88,7 @@ def _parse_markdown(path: Path) -> tuple[dict[str, str], str]:
         if not isinstance(loaded, dict):
             raise UnreadableDocument("front matter must be a mapping")
         meta = {str(k): str(v) for k, v in loaded.items() if v is not None}
-        raw = raw[match.end():]
+        raw = raw[match.end() :]
     return meta, raw
 
 
@@ -131,7 +131,9 @@ def _read_html(path: Path) -> tuple[dict[str, str], str]:
         elif el.name == "li":
             blocks.append("- " + text)
         elif el.name == "tr":
-            cells = [" ".join(c.get_text(" ", strip=True).split()) for c in el.find_all(["th", "td"])]
+            cells = [
+                " ".join(c.get_text(" ", strip=True).split()) for c in el.find_all(["th", "td"])
+            ]
             blocks.append("| " + " | ".join(cells) + " |")
         else:
             blocks.append(text)
@@ -156,9 +158,7 @@ def read_document(path: Path) -> SourceDocument:
         raise UnreadableDocument("file is empty")
     doc_id = slugify(meta.get("id") or path.stem)
     title = meta.get("title") or _first_line_title(text) or path.stem
-    digest = hashlib.sha256(
-        "\x00".join([doc_id, title, text]).encode("utf-8")
-    ).hexdigest()
+    digest = hashlib.sha256("\x00".join([doc_id, title, text]).encode("utf-8")).hexdigest()
     return SourceDocument(
         doc_id=doc_id,
         title=title,
@@ -197,7 +197,9 @@ def load_folder(folder: Path) -> LoadResult:
             continue
         if doc.doc_id in seen:
             result.errors.append(
-                LoadError(path, f"duplicate document id {doc.doc_id!r} (also {seen[doc.doc_id].name})")
+                LoadError(
+                    path, f"duplicate document id {doc.doc_id!r} (also {seen[doc.doc_id].name})"
+                )
             )
             continue
         seen[doc.doc_id] = path

@@ -19,7 +19,21 @@ _TABLE_SEPARATOR_RE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*
 # A sentence ends at . ! ? before a capital or an opening quote, except after the usual
 # German abbreviations ("z. B. Firewall", "u. a. Tickets").
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?:])\s+(?=[A-ZÄÖÜ„\"'(\[0-9])")
-_ABBREVIATIONS = ("z. B.", "z.B.", "u. a.", "d. h.", "ggf.", "bzw.", "ca.", "inkl.", "vgl.", "u.a.", "S.", "Nr.", "Dr.")
+_ABBREVIATIONS = (
+    "z. B.",
+    "z.B.",
+    "u. a.",
+    "d. h.",
+    "ggf.",
+    "bzw.",
+    "ca.",
+    "inkl.",
+    "vgl.",
+    "u.a.",
+    "S.",
+    "Nr.",
+    "Dr.",
+)
 _QUOTE_CHARS = "\"'„“”«»‚‘’ "
 
 
@@ -178,7 +192,7 @@ def _pieces(block: str, max_chars: int) -> list[str]:
                 current = item
             else:
                 current = joined
-        return [p for piece in out + [current] for p in _pieces_prose_fallback(piece, max_chars)]
+        return [p for piece in [*out, current] for p in _pieces_prose_fallback(piece, max_chars)]
     return _split_prose(block, max_chars)
 
 

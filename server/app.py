@@ -38,7 +38,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.retriever = HybridRetriever(index, k=settings.search_k_default)
         assert settings.rules_path is not None
         app.state.rules = load_rules(settings.rules_path, settings.knowledge_dir)
-        yield
+        from server.chat import Chatbot
+        from server.prompts import load_prompts
+        from server.sessions import SessionStore
+
+        prompts = load_prompts(settings.prompts_dir)  # PromptError: a broken template stops start-up
+        assert settings.sessions_path is not None
+        app.state.sessions = SessionStore(settings.sessions_path)
+        app.state.chatbot = Chatbot(
+            settings, app.state.retriever, app.state.rules, app.state.sessions, prompts
+        )
+        try:
+            yield
+        finally:
+            app.state.sessions.close()
 
     app = FastAPI(
         title="IT-Outsourcing-Berater",
@@ -56,15 +69,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             content={"detail": _validation_message(errors), "errors": _jsonable(errors)},
         )
 
-    from server.routes import recommend, search
+    from server.routes import chat, recommend, search
 
     app.include_router(search.router)
     app.include_router(recommend.router)
+    app.include_router(chat.router)
     return app
 
 
 def _jsonable(errors: list[Any]) -> list[dict[str, Any]]:
     return [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in errors
     ]

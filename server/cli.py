@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -14,6 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.retrieval import HybridRetriever
 
 app = typer.Typer(
     help="IT-Outsourcing-Berater: answers from the knowledge base, with citations.",
@@ -30,7 +32,9 @@ def _settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        err.print(f"[red]configuration error:[/] ADVISOR_{str(first['loc'][0]).upper()}: {first['msg']}")
+        err.print(
+            f"[red]configuration error:[/] ADVISOR_{str(first['loc'][0]).upper()}: {first['msg']}"
+        )
         raise typer.Exit(2) from None
 
 
@@ -39,7 +43,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _retriever(settings: Settings):  # type: ignore[no-untyped-def]
+def _retriever(settings: Settings) -> HybridRetriever:
     from ingest.index import IndexError_
     from server.index_config import index_config
     from server.retrieval import HybridRetriever, PassageIndex
@@ -52,7 +56,9 @@ def _retriever(settings: Settings):  # type: ignore[no-untyped-def]
 
 @app.command()
 def ingest(
-    folder: Annotated[Path | None, typer.Argument(help="folder with .md/.txt/.pdf/.html files")] = None,
+    folder: Annotated[
+        Path | None, typer.Argument(help="folder with .md/.txt/.pdf/.html files")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Load, split, embed and index the documents in FOLDER (default: knowledge/)."""
@@ -66,8 +72,13 @@ def ingest(
         raise _fail(f"{folder} is not a folder")
     show_bar = not as_json and err.is_terminal
     with Progress(
-        TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=not show_bar, transient=True,
+        TextColumn("embedding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not show_bar,
+        transient=True,
     ) as progress:
         task = progress.add_task("embed", total=None)
 
@@ -87,7 +98,8 @@ def ingest(
     console.print(
         f"{summary['documents']} documents, {summary['chunks']} chunks: "
         f"{summary['added']} added, {summary['updated']} updated, {summary['removed']} removed, "
-        f"{summary['unchanged']} unchanged ({summary['embedded']} embedded) in {summary['seconds']:.1f} s"
+        f"{summary['unchanged']} unchanged ({summary['embedded']} embedded) "
+        f"in {summary['seconds']:.1f} s"
     )
 
 
@@ -143,27 +155,43 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     k: Annotated[int, typer.Option("-k", min=1, max=50)] = 5,
 ) -> None:
-    """Measure hit@1/3/5 and MRR over FILE's retrieval cases."""
-    from server.evaluation import EvalFileError, evaluate_retrieval, load_eval_set
+    """Measure retrieval (hit@k, MRR) and chat metrics (citations, declines, labels) on FILE."""
+    from server.evaluation import (
+        EvalFileError,
+        evaluate_retrieval,
+        load_eval_set,
+        run_chat_eval,
+    )
 
     settings = _settings()
     try:
         eval_set = load_eval_set(file)
     except EvalFileError as exc:
         raise _fail(str(exc)) from None
-    report = evaluate_retrieval(eval_set, _retriever(settings), k=max(k, 5))
-    metrics = {"retrieval": report.metrics()}
+    retriever = _retriever(settings)
+    report = evaluate_retrieval(eval_set, retriever, k=max(k, 5))
+    chat_report = run_chat_eval(eval_set, settings, retriever)
+    metrics = {"retrieval": report.metrics(), "chat": chat_report.metrics()}
     if as_json:
         print(json.dumps(metrics, ensure_ascii=False))
         return
     table = Table(title=f"Retrieval over {file}")
     for key in ("cases", "hit@1", "hit@3", "hit@5", "mrr"):
         table.add_column(key)
-    table.add_row(*(str(metrics["retrieval"][k_]) for k_ in ("cases", "hit@1", "hit@3", "hit@5", "mrr")))
+    table.add_row(
+        *(str(metrics["retrieval"][k_]) for k_ in ("cases", "hit@1", "hit@3", "hit@5", "mrr"))
+    )
     console.print(table)
     misses = [c for c in report.cases if c.rank is None or c.rank >= 5]
     for case in misses:
         console.print(f"[yellow]miss[/] {case.q}", markup=True, highlight=False)
+    chat_table = Table(title=f"Chat over {file}")
+    for key in metrics["chat"]:
+        chat_table.add_column(key)
+    chat_table.add_row(*(str(v) for v in metrics["chat"].values()))
+    console.print(chat_table)
+    for failure in chat_report.failures():
+        console.print(f"[yellow]chat miss[/] {failure.q} ({failure.detail})", highlight=False)
 
 
 def _register_optional() -> None:
@@ -178,4 +206,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

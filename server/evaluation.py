@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -91,9 +92,134 @@ def first_hit(texts: list[str], expected: list[str]) -> int | None:
     return None
 
 
-def evaluate_retrieval(eval_set: EvalSet, retriever: HybridRetriever, k: int = 5) -> RetrievalReport:
+def evaluate_retrieval(
+    eval_set: EvalSet, retriever: HybridRetriever, k: int = 5
+) -> RetrievalReport:
     report = RetrievalReport()
     for case in eval_set.retrieval:
         passages = retriever.retrieve(case.q, k)
-        report.cases.append(CaseResult(case.q, first_hit([p.text for p in passages], case.contains)))
+        report.cases.append(
+            CaseResult(case.q, first_hit([p.text for p in passages], case.contains))
+        )
     return report
+
+
+# --------------------------------------------------------------------------------------
+# Chat metrics: the same code path as /api/chat (server.chat.answer)
+# --------------------------------------------------------------------------------------
+
+# How a recommend case's profile is put into words when the case has no description.
+_PROFILE_WORDS_DE: dict[str, tuple[str, str]] = {
+    # field: (number or "yes" phrase, "no" or zero phrase)
+    "pcs": ("{v} PCs", ""),
+    "employees": ("{v} Mitarbeiter", ""),
+    "it_staff": ("{v} IT-Mitarbeiter", "keine eigene IT"),
+    "key_user": ("einen Key-User", "keinen Key-User"),
+    "locations": ("{v} Standorte", ""),
+    "production_systems": ("Server, die Maschinen steuern", "keine Produktionssysteme"),
+    "needs_24x7": ("IT rund um die Uhr (24/7)", "keinen 24/7-Betrieb"),
+    "regulated": ("strenge Compliance-Vorgaben", "keine besonderen Compliance-Vorgaben"),
+    "confidential_areas": ("ein vertrauliches F&E-Labor", "keine vertraulichen Bereiche"),
+}
+
+
+def describe_profile(profile: dict[str, Any]) -> str:
+    """A German sentence stating the profile, e.g. "Wir haben 50 PCs, 60 Mitarbeiter, …"."""
+    parts: list[str] = []
+    for key, (yes, no) in _PROFILE_WORDS_DE.items():
+        value = profile.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            parts.append(yes if value else no)
+        elif value == 0 and no:
+            parts.append(no)
+        else:
+            parts.append(yes.format(v=f"{value:g}" if isinstance(value, float) else value))
+    listed = ", ".join(p for p in parts if p)
+    return f"Wir haben {listed}. Was sollten wir auslagern?"
+
+
+@dataclass
+class ChatCase:
+    q: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class ChatReport:
+    citations: list[ChatCase] = field(default_factory=list)
+    declined: list[ChatCase] = field(default_factory=list)
+    recommend: list[ChatCase] = field(default_factory=list)
+
+    @staticmethod
+    def _share(cases: list[ChatCase]) -> float:
+        return round(sum(c.ok for c in cases) / len(cases), 4) if cases else 0.0
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "citation_cases": len(self.citations),
+            "citation_hit_rate": self._share(self.citations),
+            "out_of_scope_cases": len(self.declined),
+            "declined_rate": self._share(self.declined),
+            "recommend_cases": len(self.recommend),
+            "recommend_match_rate": self._share(self.recommend),
+        }
+
+    def failures(self) -> list[ChatCase]:
+        return [c for c in self.citations + self.declined + self.recommend if not c.ok]
+
+
+def evaluate_chat(eval_set: EvalSet, ask: Callable[[str], Any]) -> ChatReport:
+    """Chat metrics; ``ask(message)`` answers in a fresh session and returns a ChatResponse.
+
+    * citation hit rate: a retrieval case hits when a cited passage's text contains one of
+      its strings;
+    * declined rate: out-of-scope questions answered with intent out_of_scope and no citation;
+    * recommend match rate: the profile described in words gives the expected labels.
+    """
+    report = ChatReport()
+    for case in eval_set.retrieval:
+        response = ask(case.q)
+        texts = [c.text for c in response.citations]
+        hit = first_hit(texts, case.contains) is not None
+        report.citations.append(ChatCase(case.q, hit, f"intent={response.intent}"))
+    for question in eval_set.out_of_scope:
+        response = ask(question)
+        ok = response.intent == "out_of_scope" and not response.citations
+        report.declined.append(ChatCase(question, ok, f"intent={response.intent}"))
+    for rcase in eval_set.recommend:
+        message = rcase.description or describe_profile(rcase.profile)
+        response = ask(message)
+        labels = (
+            {t.task: t.label for t in response.recommendation.tasks}
+            if response.recommendation is not None
+            else {}
+        )
+        wrong = {t: labels.get(t) for t, want in rcase.expect.items() if labels.get(t) != want}
+        report.recommend.append(
+            ChatCase(message, not wrong, f"mismatched {wrong}" if wrong else "")
+        )
+    return report
+
+
+def run_chat_eval(eval_set: EvalSet, settings: Any, retriever: HybridRetriever) -> ChatReport:
+    """Open the chat as the app does (rules, prompts, a throw-away session store) and evaluate."""
+    import tempfile
+
+    from server.chat import Chatbot, answer
+    from server.prompts import load_prompts
+    from server.scoring import load_rules
+    from server.sessions import SessionStore
+
+    assert settings.rules_path is not None
+    rules = load_rules(settings.rules_path, settings.knowledge_dir)
+    prompts = load_prompts(settings.prompts_dir)
+    with tempfile.TemporaryDirectory(prefix="advisor-eval-") as tmp:
+        sessions = SessionStore(Path(tmp) / "sessions.sqlite3")
+        try:
+            bot = Chatbot(settings, retriever, rules, sessions, prompts)
+            return evaluate_chat(eval_set, lambda message: answer(bot, message, None))
+        finally:
+            sessions.close()

@@ -107,7 +107,9 @@ class PassageIndex:
     def _load(self, mtime: float) -> _Generation:
         manifest = read_manifest(self.config.index_dir)
         if manifest is None:
-            raise IndexMissingError(f"no index in {self.config.index_dir}; run `advisor ingest` first")
+            raise IndexMissingError(
+                f"no index in {self.config.index_dir}; run `advisor ingest` first"
+            )
         if manifest.embedding_model != self.config.embedding_model:
             raise ModelMismatchError(
                 f"the index was built with embedding model {manifest.embedding_model!r}, but "
@@ -119,7 +121,8 @@ class PassageIndex:
             collection = self._client.get_collection(manifest.collection)
         except Exception as exc:
             raise IndexMissingError(
-                f"index collection {manifest.collection!r} is missing from Chroma; run `advisor ingest`"
+                f"index collection {manifest.collection!r} is missing from Chroma; "
+                "run `advisor ingest`"
             ) from exc
         recorded = (collection.metadata or {}).get("embedding_model")
         if recorded != self.config.embedding_model:
@@ -129,7 +132,9 @@ class PassageIndex:
             )
         got = collection.get(include=["documents", "metadatas"])
         texts = dict(zip(got["ids"], got["documents"] or [], strict=False))
-        metadata = {cid: dict(m or {}) for cid, m in zip(got["ids"], got["metadatas"] or [], strict=False)}
+        metadata = {
+            cid: dict(m or {}) for cid, m in zip(got["ids"], got["metadatas"] or [], strict=False)
+        }
         lexical = LexicalIndex.load(manifest.lexical_path(self.config.index_dir), self._lexicon)
         store = Chroma(
             client=self._client,
@@ -211,7 +216,8 @@ class HybridRetriever(BaseRetriever):
     _index: PassageIndex = PrivateAttr()
 
     def __init__(self, index: PassageIndex, k: int = 5, **kwargs: Any) -> None:
-        super().__init__(k=k, **kwargs)
+        super().__init__(**kwargs)
+        self.k = k
         self._index = index
 
     @property

@@ -41,7 +41,9 @@ def indexed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(indexed_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     from server.settings import Settings
 
-    return Settings(data_dir=indexed_dir, sessions_path=tmp_path / "sessions.sqlite3", environment="test")
+    return Settings(
+        data_dir=indexed_dir, sessions_path=tmp_path / "sessions.sqlite3", environment="test"
+    )
 
 
 @pytest.fixture

@@ -71,7 +71,9 @@ def test_server_mode_ingest_and_search(chroma_server: str, tmp_path: Path) -> No
     )
     first = ingest(KNOWLEDGE, config)
     assert first.added == first.chunks > 50
-    assert not (tmp_path / "index" / "chroma").exists(), "vectors live in the server, not on disk here"
+    assert not (tmp_path / "index" / "chroma").exists(), (
+        "vectors live in the server, not on disk here"
+    )
     again = ingest(KNOWLEDGE, config)
     assert (again.added, again.updated, again.embedded) == (0, 0, 0)
     passages = PassageIndex(config).search("Was kostet ein Senior-Techniker pro Jahr?", 3)

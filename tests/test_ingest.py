@@ -52,7 +52,9 @@ def test_knowledge_loads_with_front_matter() -> None:
 
 
 def test_chunks_follow_headings_and_keep_table_rows_whole() -> None:
-    doc = next(d for d in load_folder(KNOWLEDGE).documents if d.doc_id == "whitepaper-it-im-mittelstand")
+    doc = next(
+        d for d in load_folder(KNOWLEDGE).documents if d.doc_id == "whitepaper-it-im-mittelstand"
+    )
     chunks = split_document(doc)
     assert all(len(c.text) <= 1400 for c in chunks)
     matrix = [c for c in chunks if "Aufgabenmatrix" in c.heading and "|" in c.text]
@@ -86,7 +88,9 @@ def test_changed_and_removed_documents(corpus: Path, tmp_path: Path) -> None:
     first = ingest(corpus, config)
     glossary = corpus / "it-outsourcing-glossar.md"
     glossary.write_text(
-        glossary.read_text(encoding="utf-8").replace("Vendor Lock-in:", "Anbieterbindung (Vendor Lock-in):"),
+        glossary.read_text(encoding="utf-8").replace(
+            "Vendor Lock-in:", "Anbieterbindung (Vendor Lock-in):"
+        ),
         encoding="utf-8",
     )
     changed = ingest(corpus, config)
@@ -145,7 +149,15 @@ def test_ingest_json_summary(corpus: Path, tmp_path: Path, monkeypatch: pytest.M
     result = CliRunner().invoke(app, ["ingest", str(corpus), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(summary) >= {"documents", "chunks", "added", "updated", "removed", "unchanged", "seconds"}
+    assert set(summary) >= {
+        "documents",
+        "chunks",
+        "added",
+        "updated",
+        "removed",
+        "unchanged",
+        "seconds",
+    }
     assert summary["documents"] == 5 and summary["added"] == summary["chunks"]
     bad = CliRunner().invoke(app, ["ingest", str(tmp_path / "nope")])
     assert bad.exit_code == 2

@@ -32,8 +32,17 @@ def test_eval_metrics_on_a_tiny_hand_made_set() -> None:
             from server.retrieval import Passage, Scores
 
             texts = {"a": ["x", "y", "Die Antwort"], "b": ["Die Antwort"], "c": ["nichts"]}[q]
-            return [Passage(id=t, doc_id="d", title="t", heading="h", text=t,
-                            scores=Scores(dense=0, lexical=0, fused=0)) for t in texts]
+            return [
+                Passage(
+                    id=t,
+                    doc_id="d",
+                    title="t",
+                    heading="h",
+                    text=t,
+                    scores=Scores(dense=0, lexical=0, fused=0),
+                )
+                for t in texts
+            ]
 
     cases = EvalSet(retrieval=[RetrievalCase(q=q, contains=["die   ANTWORT"]) for q in "abc"])
     report = evaluate_retrieval(cases, FakeRetriever(), k=5)  # type: ignore[arg-type]
@@ -67,7 +76,9 @@ def test_german_and_english_queries_find_the_passage(
     retriever: HybridRetriever, query: str, expected: str
 ) -> None:
     passages = retriever.retrieve(query, 5)
-    assert first_hit([p.text for p in passages], [expected]) is not None, [p.heading for p in passages]
+    assert first_hit([p.text for p in passages], [expected]) is not None, [
+        p.heading for p in passages
+    ]
     top = passages[0]
     assert top.doc_id and top.title and top.text
     assert top.scores.fused > 0 and (top.scores.lexical > 0 or top.scores.dense > 0)

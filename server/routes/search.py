@@ -29,7 +29,9 @@ def search(
         raise HTTPException(422, detail="query 'q' is empty")
     if len(query) > settings.max_query_chars:
         raise HTTPException(
-            422, detail=f"query 'q' is too long ({len(query)} characters, at most {settings.max_query_chars})"
+            422,
+            detail=f"query 'q' is too long ({len(query)} characters, "
+            f"at most {settings.max_query_chars})",
         )
     return SearchResponse(passages=retriever.retrieve(query, k))
 

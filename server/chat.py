@@ -1,0 +1,281 @@
+"""Chat orchestration: understand → profile merge → retrieve / recommend → compose → remember.
+
+``stream()`` yields the answer as events (meta, delta…, citations, done); ``answer()`` collects
+the same events into one :class:`ChatResponse`, so the JSON route, the SSE route and
+``advisor eval`` share one code path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ingest.clean import fold
+from ingest.lexical import Lexicon
+from server.compose import (
+    AnswerCitation,
+    CitationRegistry,
+    Vocabulary,
+    compose_facts,
+    compose_recommendation,
+    find_span,
+    select_fact_sentences,
+)
+from server.profile import Profile
+from server.prompts import AnswerTemplates, Prompts
+from server.retrieval import HybridRetriever, Passage
+from server.scoring import Recommendation, Rules, recommend
+from server.sessions import SessionState, SessionStore, new_session_id
+from server.settings import Settings
+
+__all__ = [
+    "ChatError",
+    "ChatEvent",
+    "ChatResponse",
+    "Chatbot",
+    "UnknownSessionError",
+    "answer",
+    "stream",
+]
+
+Intent = Literal["recommend", "fact", "smalltalk", "out_of_scope"]
+FACT_K = 5
+QUOTE_K = 5
+
+
+class ChatError(ValueError):
+    """The message cannot be answered as sent (empty, too long); the text says why."""
+
+
+class UnknownSessionError(LookupError):
+    """No conversation with that id (never created, or deleted)."""
+
+
+class ChatResponse(BaseModel):
+    session_id: str
+    answer: str = Field(description="Markdown with [n] markers.")
+    citations: list[AnswerCitation]
+    intent: Intent
+    language: Literal["de", "en"]
+    recommendation: Recommendation | None = None
+    profile: dict[str, Any] = Field(description="What the advisor understood so far.")
+    follow_up: list[str]
+
+
+@dataclass
+class ChatEvent:
+    event: Literal["meta", "delta", "citations", "done"]
+    data: dict[str, Any]
+
+
+@dataclass
+class Chatbot:
+    """Everything one answer needs, opened once in the lifespan."""
+
+    settings: Settings
+    retriever: HybridRetriever
+    rules: Rules
+    sessions: SessionStore
+    prompts: Prompts
+    _lexicon: Lexicon | None = field(default=None, init=False)
+    _vocabulary: tuple[float, Vocabulary] | None = field(default=None, init=False)
+
+    @property
+    def lexicon(self) -> Lexicon | None:
+        if self._lexicon is None:
+            try:
+                self._lexicon = Lexicon.load(self.retriever.index.config.lexicon_path)
+            except Exception:
+                return None
+        return self._lexicon
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        generation = self.retriever.index.refresh()
+        if self._vocabulary is None or self._vocabulary[0] != generation.manifest_mtime:
+            self._vocabulary = (
+                generation.manifest_mtime,
+                Vocabulary.build(list(generation.texts.values())),
+            )
+        return self._vocabulary[1]
+
+    def find_quote(self, quote: str) -> tuple[Passage, str] | None:
+        """The retrieved passage that holds ``quote`` verbatim, and the span in its text."""
+        for passage in self.retriever.retrieve(quote, QUOTE_K):
+            span = find_span(passage.text, quote)
+            if span is not None:
+                return passage, span
+        return None
+
+
+# --------------------------------------------------------------------------------------
+
+
+def _check_message(message: Any, settings: Settings) -> str:
+    if not isinstance(message, str):
+        raise ChatError("message must be a string")
+    text = message.strip()
+    if not text:
+        raise ChatError("message is empty")
+    if len(text) > settings.max_message_chars:
+        raise ChatError(
+            f"message is too long ({len(text)} characters; at most "
+            f"{settings.max_message_chars})"
+        )
+    return text
+
+
+def _facts(understanding: Any) -> dict[str, Any]:
+    facts = getattr(understanding, "facts", None) or {}
+    if isinstance(facts, BaseModel):
+        facts = facts.model_dump(exclude_none=True)
+    return {k: v for k, v in dict(facts).items() if v is not None}
+
+
+def _merge(profile: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    """The profile with the new facts; a fact that makes the profile impossible is dropped."""
+    merged = dict(profile)
+    for key, value in facts.items():
+        if key not in Profile.model_fields:
+            continue
+        candidate = {**merged, key: value}
+        try:
+            Profile.model_validate(candidate)
+        except ValidationError:
+            continue
+        merged = candidate
+    return merged
+
+
+def _follow_up(templates: AnswerTemplates, intent: str, question: str | None) -> list[str]:
+    if intent == "recommend":
+        base = list(templates.follow_up_recommend)
+    elif intent == "fact":
+        base = list(templates.follow_up_fact)
+    else:
+        base = list(templates.follow_up_decline)
+    return ([question] if question else []) + base
+
+
+def _citation_check(text: str, citations: list[AnswerCitation]) -> None:
+    # An internal guarantee, not a user error: markers and citations must match exactly.
+    used = {int(m) for m in re.findall(r"\[(\d+)\]", text)}
+    assert used == {c.n for c in citations}, (used, [c.n for c in citations])
+
+
+def stream(bot: Chatbot, message: Any, session_id: str | None) -> Iterator[ChatEvent]:
+    """Validate at once (raising ChatError / UnknownSessionError), then return the events."""
+    text = _check_message(message, bot.settings)
+    if session_id is not None:
+        state = bot.sessions.get(session_id)
+        if state is None:
+            raise UnknownSessionError(f"unknown session id {session_id}")
+    else:
+        state = SessionState(id=new_session_id())
+    return _events(bot, text, state)
+
+
+def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEvent]:
+    from server.understand import understand
+
+    understanding = understand(
+        message, has_profile=bool(state.profile), expecting=state.expecting
+    )
+    language: Literal["de", "en"] = "en" if understanding.language == "en" else "de"
+    templates = bot.prompts.for_language(language)
+    intent: Intent = understanding.intent
+    injection = bool(getattr(understanding, "injection", False))
+    if injection:
+        intent = "out_of_scope"
+    else:
+        state.profile = _merge(state.profile, _facts(understanding))
+    state.expecting = None
+
+    registry = CitationRegistry()
+    recommendation: Recommendation | None = None
+    question: str | None = None
+    pieces: Iterator[str]
+
+    if intent == "recommend":
+        recommendation = recommend(Profile.model_validate(state.profile), bot.rules)
+        tasks = list(getattr(understanding, "tasks", []) or [])
+        for missing in recommendation.missing:
+            if missing.field in state.asked:
+                continue
+            if tasks and not set(missing.tasks) & set(tasks):
+                continue
+            question = missing.question_en if language == "en" else missing.question_de
+            state.asked.append(missing.field)
+            state.expecting = missing.field
+            break
+        pieces = compose_recommendation(
+            recommendation, state.profile, tasks, question, templates, registry, bot.find_quote
+        )
+    elif intent == "fact":
+        passages = bot.retriever.retrieve(message, FACT_K)
+        selection = select_fact_sentences(message, passages, bot.vocabulary, bot.lexicon)
+        if selection is None:
+            intent = "out_of_scope"
+            pieces = iter([templates.decline.format(topics=fold(templates.topics))])
+        else:
+            pieces = compose_facts(selection, templates, registry)
+    elif intent == "smalltalk":
+        pieces = iter([templates.smalltalk.format(topics=fold(templates.topics))])
+    else:
+        intent = "out_of_scope"
+        template = templates.refuse_internals if injection else templates.decline
+        pieces = iter([template.format(topics=fold(templates.topics))])
+
+    follow_up = _follow_up(templates, intent, question)
+    yield ChatEvent(
+        "meta",
+        {
+            "session_id": state.id,
+            "intent": intent,
+            "language": language,
+            "profile": dict(state.profile),
+            "recommendation": recommendation.model_dump() if recommendation else None,
+            "follow_up": follow_up,
+        },
+    )
+    parts: list[str] = []
+    for piece in pieces:
+        parts.append(piece)
+        yield ChatEvent("delta", {"text": piece})
+    answer_text = "".join(parts)
+    _citation_check(answer_text, registry.citations)
+    yield ChatEvent("citations", {"citations": [c.model_dump() for c in registry.citations]})
+    bot.sessions.save_turn(state, message, answer_text, intent)
+    yield ChatEvent("done", {"session_id": state.id})
+
+
+def answer(bot: Chatbot, message: Any, session_id: str | None) -> ChatResponse:
+    """The whole answer at once; the same events as :func:`stream`, collected."""
+    meta: dict[str, Any] = {}
+    parts: list[str] = []
+    citations: list[dict[str, Any]] = []
+    for event in stream(bot, message, session_id):
+        if event.event == "meta":
+            meta = event.data
+        elif event.event == "delta":
+            parts.append(event.data["text"])
+        elif event.event == "citations":
+            citations = event.data["citations"]
+    return ChatResponse(
+        session_id=meta["session_id"],
+        answer="".join(parts),
+        citations=[AnswerCitation.model_validate(c) for c in citations],
+        intent=meta["intent"],
+        language=meta["language"],
+        recommendation=(
+            Recommendation.model_validate(meta["recommendation"])
+            if meta["recommendation"]
+            else None
+        ),
+        profile=meta["profile"],
+        follow_up=meta["follow_up"],
+    )

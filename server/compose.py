@@ -1,0 +1,372 @@
+"""Deterministic composer: answers built from templates, the scoring result and cited sentences.
+
+Every sentence that states a fact carries the ``[n]`` of the passage it comes from; a citation
+is only registered when the answer uses it, so markers and citations always match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from ingest.clean import fold
+from ingest.lexical import STOPWORDS, Lexicon, fold_umlauts, stem, words
+from server.prompts import AnswerTemplates
+from server.retrieval import Passage
+from server.scoring import Recommendation
+
+__all__ = [
+    "AnswerCitation",
+    "CitationRegistry",
+    "FactSelection",
+    "Vocabulary",
+    "compose_recommendation",
+    "content_terms",
+    "find_span",
+    "profile_summary",
+    "select_fact_sentences",
+    "split_sentences",
+]
+
+# Low-confidence thresholds for fact answers (measured on eval/dev.yaml): the top passage must
+# match the question lexically, and most of the question's content words must occur in the
+# documents at all ("Spaghetti Carbonara" does not).
+MIN_TOP_LEXICAL = 1.0
+MIN_KNOWN_SHARE = 0.5
+MIN_SENTENCE_SCORE = 0.25
+MAX_FACT_PASSAGES = 4
+MAX_FACT_SENTENCES = 5
+MAX_SENTENCE_CHARS = 400
+
+_ABBREVIATIONS = ("z.B.", "z. B.", "bzw.", "ggf.", "ca.", "u.a.", "etc.", "d.h.", "Nr.", "inkl.",
+                  "evtl.", "vgl.", "usw.", "e.g.", "i.e.", "Mio.", "Mrd.", "ff.", "S.")
+_SPLIT_RE = re.compile(r"(?<=[.!?])\s+(?=[\"„A-ZÄÖÜ0-9*(])")
+_BULLET_RE = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)+")
+_TABLE_SEP_RE = re.compile(r"^\s*\|?\s*:?-{2,}")
+_NUMBER_WORDS = {"wie viel", "wie viele", "wieviel", "kostet", "kosten", "how much", "how many",
+                 "cost", "anteil", "prozent", "lange", "how long"}
+
+
+class AnswerCitation(BaseModel):
+    n: int
+    doc_id: str
+    title: str
+    heading: str
+    quote: str
+    text: str
+
+
+@dataclass
+class CitationRegistry:
+    """Numbers passages in order of first use; the same passage keeps its number."""
+
+    citations: list[AnswerCitation] = field(default_factory=list)
+    _by_passage: dict[str, int] = field(default_factory=dict)
+
+    def cite(self, passage: Passage, quote: str) -> int:
+        if passage.id in self._by_passage:
+            n = self._by_passage[passage.id]
+            existing = self.citations[n - 1]
+            if quote not in existing.quote:
+                existing.quote = f"{existing.quote} … {quote}"
+                # keep the quote a verbatim substring when two sentences are not adjacent
+                if existing.quote not in passage.text:
+                    existing.quote = quote
+            return n
+        n = len(self.citations) + 1
+        self.citations.append(
+            AnswerCitation(
+                n=n,
+                doc_id=passage.doc_id,
+                title=passage.title,
+                heading=passage.heading,
+                quote=quote,
+                text=passage.text,
+            )
+        )
+        self._by_passage[passage.id] = n
+        return n
+
+
+# --------------------------------------------------------------------------------------
+# Words and sentences
+# --------------------------------------------------------------------------------------
+
+
+def _stems(word: str) -> list[str]:
+    parts = [p for p in re.split(r"[-‐‑/]", word) if p]
+    out = [stem(word)] if len(parts) > 1 else []
+    out += [stem(p) for p in parts if p not in STOPWORDS and len(p) > 1]
+    return out
+
+
+def content_terms(text: str, lexicon: Lexicon | None = None) -> dict[str, float]:
+    """Stemmed content words of a question, with synonyms and translations at lower weight."""
+    terms: dict[str, float] = {}
+    for word in words(text):
+        if word in STOPWORDS or len(word) < 2:
+            continue
+        for s in _stems(word):
+            terms[s] = 1.0
+        if lexicon is None:
+            continue
+        related: list[str] = list(lexicon.english.get(word, ()))
+        for group in lexicon.synonyms.values():
+            if word in group:
+                related += list(group)
+        for other in related:
+            for w in words(other):
+                for s in _stems(w):
+                    terms.setdefault(s, 0.5)
+    return terms
+
+
+def _sentence_stems(text: str) -> set[str]:
+    return {s for w in words(text) if w not in STOPWORDS for s in _stems(w)}
+
+
+@dataclass
+class Vocabulary:
+    """The stems of the whole corpus, to tell "the documents never mention this" apart."""
+
+    stems: set[str]
+
+    @classmethod
+    def build(cls, texts: list[str]) -> Vocabulary:
+        stems: set[str] = set()
+        for text in texts:
+            stems |= _sentence_stems(text)
+        return cls(stems)
+
+    def known_share(self, question: str) -> float:
+        terms = [t for t in {s for w in words(question) if w not in STOPWORDS for s in _stems(w)}]
+        if not terms:
+            return 0.0
+        return sum(1 for t in terms if self._known(t)) / len(terms)
+
+    def _known(self, term: str) -> bool:
+        if term in self.stems:
+            return True
+        # compounds: "Technikerstelle" knows "techniker"
+        return len(term) >= 5 and any(term in s for s in self.stems)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Verbatim sentences of a Markdown passage (bullets, table cells and headings unwrapped)."""
+    out: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or _TABLE_SEP_RE.match(line):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")] if line.startswith("|") else [line]
+        for cell in cells:
+            cell = _BULLET_RE.sub("", cell).strip()
+            if cell:
+                out.extend(_split_cell(cell))
+    return [s for s in out if len(s) >= 12 and len(s) <= MAX_SENTENCE_CHARS]
+
+
+def _split_cell(cell: str) -> list[str]:
+    pieces: list[str] = []
+    start = 0
+    for match in _SPLIT_RE.finditer(cell):
+        before = cell[start : match.start()]
+        if any(before.endswith(a) for a in _ABBREVIATIONS) or re.search(
+            r"(?:\b\d{1,2}|(?<![\w.])[A-Za-z])\.$", before
+        ):
+            continue
+        pieces.append(before.strip())
+        start = match.end()
+    pieces.append(cell[start:].strip())
+    return [p for p in pieces if p]
+
+
+def find_span(text: str, quote: str) -> str | None:
+    """The verbatim part of ``text`` that equals ``quote`` up to white space and emphasis."""
+    tokens = fold(quote).split(" ")
+    if not tokens or not tokens[0]:
+        return None
+    pattern = r"(?:\s|\*\*|__)*".join(re.escape(t) for t in tokens)
+    match = re.search(pattern, text, flags=re.IGNORECASE)
+    return match.group(0) if match else None
+
+
+def display(sentence: str) -> str:
+    """A sentence as shown in the answer: no emphasis markers, one line."""
+    return fold(sentence)
+
+
+# --------------------------------------------------------------------------------------
+# Fact answers
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class FactSelection:
+    sentences: list[tuple[Passage, str]]  # in answer order
+
+
+def _wants_number(question: str) -> bool:
+    q = fold_umlauts(question.lower())
+    return any(fold_umlauts(w) in q for w in _NUMBER_WORDS)
+
+
+def select_fact_sentences(
+    question: str,
+    passages: list[Passage],
+    vocabulary: Vocabulary,
+    lexicon: Lexicon | None = None,
+) -> FactSelection | None:
+    """The best sentences of the top passages for ``question``; None when confidence is low."""
+    if not passages or passages[0].scores.lexical < MIN_TOP_LEXICAL:
+        return None
+    if vocabulary.known_share(question) < MIN_KNOWN_SHARE:
+        return None
+    terms = content_terms(question, lexicon)
+    total = sum(w for w in terms.values() if w == 1.0) or 1.0
+    wants_number = _wants_number(question)
+    chosen: list[tuple[float, int, int, Passage, str]] = []
+    for rank, passage in enumerate(passages[:MAX_FACT_PASSAGES]):
+        scored: list[tuple[float, int, str]] = []
+        for pos, sentence in enumerate(split_sentences(passage.text)):
+            stems = _sentence_stems(sentence)
+            score = 0.0
+            for term, weight in terms.items():
+                if term in stems or (len(term) >= 5 and any(term in s for s in stems)):
+                    score += weight
+            score /= total
+            if wants_number and re.search(r"\d", sentence):
+                score += 0.3
+            scored.append((score, pos, sentence))
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        per_passage = 2 if rank == 0 else 1
+        for score, pos, sentence in scored[:per_passage]:
+            if score >= MIN_SENTENCE_SCORE and (rank == 0 or pos >= 0):
+                chosen.append((score, rank, pos, passage, sentence))
+    if not chosen:
+        return None
+    best = max(c[0] for c in chosen)
+    # Weak sentences far below the best one dilute the answer; keep the close ones.
+    kept = [c for c in chosen if c[0] >= max(MIN_SENTENCE_SCORE, best * 0.4)]
+    kept.sort(key=lambda c: (-c[0], c[1], c[2]))
+    kept = kept[:MAX_FACT_SENTENCES]
+    kept.sort(key=lambda c: (c[1], c[2]))
+    return FactSelection([(c[3], c[4]) for c in kept])
+
+
+def compose_facts(
+    selection: FactSelection, templates: AnswerTemplates, registry: CitationRegistry
+) -> Iterator[str]:
+    """Yield the answer piece by piece: intro, then one cited bullet per sentence."""
+    yield templates.fact_intro + "\n"
+    for passage, sentence in selection.sentences:
+        n = registry.cite(passage, sentence)
+        yield f"\n- {display(sentence)} [{n}]"
+
+
+# --------------------------------------------------------------------------------------
+# Recommendations
+# --------------------------------------------------------------------------------------
+
+
+def _number(value: float, language: str) -> str:
+    if float(value).is_integer():
+        return str(int(value))
+    text = f"{value:g}"
+    return text.replace(".", ",") if language == "de" else text
+
+
+def profile_summary(profile: dict[str, Any], templates: AnswerTemplates) -> str:
+    """ "45 PCs, 1 IT-Mitarbeiter, ein Key-User" in the order of the template file."""
+    parts: list[str] = []
+    keys = list(templates.profile_number) + [
+        k for k in list(templates.profile_yes) + list(templates.profile_no)
+        if k not in templates.profile_number
+    ]
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen or profile.get(key) is None:
+            continue
+        seen.add(key)
+        value = profile[key]
+        if isinstance(value, bool):
+            text = (templates.profile_yes if value else templates.profile_no).get(key)
+        elif key == "it_staff" and value == 0 and "it_staff" in templates.profile_no:
+            text = templates.profile_no["it_staff"]
+        elif key in templates.profile_number:
+            text = templates.profile_number[key].format(value=_number(value, templates.language))
+        else:
+            text = None
+        if text:
+            parts.append(text)
+    return ", ".join(parts)
+
+
+def _after_label(text: str) -> str:
+    match = re.search(r"[“\"]: (.+)$", text)
+    if not match:
+        return text
+    rest = match.group(1)
+    return rest[:1].upper() + rest[1:]
+
+
+PassageFinder = Callable[[str], tuple[Passage, str] | None]
+
+
+def compose_recommendation(
+    recommendation: Recommendation,
+    profile: dict[str, Any],
+    tasks: list[str],
+    question: str | None,
+    templates: AnswerTemplates,
+    registry: CitationRegistry,
+    find_passage: PassageFinder,
+) -> Iterator[str]:
+    """Yield the intro, one line per task (with the cited top reason) and the open question.
+
+    ``find_passage(quote)`` returns the passage holding a reason's quote and the verbatim span;
+    it is called lazily, line by line, so the first line streams before the last is built.
+    """
+    english = templates.language == "en"
+    summary = profile_summary(profile, templates)
+    intro = (
+        templates.recommend_intro.format(profile=summary)
+        if summary
+        else templates.recommend_intro_empty
+    )
+    yield intro + "\n"
+    shown = [t for t in recommendation.tasks if not tasks or t.task in tasks]
+    if not shown:
+        shown = recommendation.tasks
+    for task in shown:
+        line = ""
+        for reason in task.reasons:
+            found = find_passage(reason.citation.quote)
+            if found is None:
+                continue
+            passage, span = found
+            n = registry.cite(passage, span)
+            text = (reason.text_en if english else reason.text).strip().rstrip(".")
+            if reason.rule.startswith("task:"):
+                # "The task matrix recommends "X" for Y: why" – the label is already shown.
+                text = _after_label(text)
+            line = templates.recommend_line.format(
+                title=task.title_en if english else task.title,
+                display=task.display_en if english else task.display,
+                reason=text,
+            )
+            line = f"{line}. [{n}]"
+            break
+        if not line:
+            # No passage found for any reason: state the label only, with no factual claim.
+            head = templates.recommend_line.split("{display}")[0]
+            line = head.format(title=task.title_en if english else task.title) + (
+                task.display_en if english else task.display
+            )
+        yield "\n" + line
+    if question:
+        yield "\n\n" + templates.recommend_question.format(question=question)
