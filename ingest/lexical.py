@@ -90,6 +90,7 @@ _EXTRA_STOPWORDS = {
 }
 STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN) | _EXTRA_STOPWORDS
 MIN_COMPOUND_PART = 4
+MIN_SINGLE_PART = 5
 SYNONYM_WEIGHT = 0.3
 PART_WEIGHT = 0.7
 TRANSLATION_WEIGHT = 0.8
@@ -111,6 +112,16 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def stem(word: str) -> str:
     return str(_stemmer().stemWord(fold_umlauts(word.lower())))
+
+
+@lru_cache(maxsize=1)
+def _stopword_stems() -> frozenset[str]:
+    # Inflected stopwords ("vielen" beside the listed "viel") share the stopword's stem.
+    return frozenset(stem(w) for w in STOPWORDS if len(w) >= 4)
+
+
+def is_stopword(word: str) -> bool:
+    return word in STOPWORDS or (not word[0].isdigit() and stem(word) in _stopword_stems())
 
 
 def words(text: str) -> list[str]:
@@ -191,6 +202,8 @@ class Analyzer:
                 parts = [p for p in (h, tail) if p in self.vocabulary]
                 if not parts:
                     continue
+                if len(parts) == 1 and min(len(h), len(tail)) < MIN_SINGLE_PART:
+                    continue  # "Mitarbeit|ende": a short lone part is mostly noise
                 score = sum(len(p) for p in parts) + (100 if len(parts) == 2 else 0)
                 if best is None or score > best[0]:
                     best = (score, parts)
@@ -220,7 +233,7 @@ class Analyzer:
         """Tokens of a passage for the index: stems plus the stems of compound parts."""
         tokens: list[str] = []
         for word in words(text):
-            if word in STOPWORDS:
+            if is_stopword(word):
                 continue
             tokens.extend(term for term, _ in self._word_terms(word))
         return tokens
@@ -232,7 +245,7 @@ class Analyzer:
         does, they are only a hint, because every expansion also adds noise.
         """
         all_words = words(text)
-        content = [w for w in all_words if w not in STOPWORDS] or all_words
+        content = [w for w in all_words if not is_stopword(w)] or all_words
         weights: dict[str, float] = {}
 
         def add(word: str, weight: float) -> None:
@@ -256,7 +269,7 @@ class Analyzer:
             weight = expansion_weight(word)
             for alt in self.lexicon.synonyms.get(word, ()):
                 for w in words(alt):
-                    if w not in STOPWORDS:
+                    if not is_stopword(w):
                         add(w, weight)
             for german in self.lexicon.english.get(word, ()):
                 for w in words(german):
@@ -293,7 +306,7 @@ class LexicalIndex:
         texts = [c.search_text for c in chunks]
         analyzer = Analyzer(corpus_vocabulary(texts), lexicon, singulars=corpus_singulars(texts))
         corpus_tokens = [analyzer.document_tokens(c.search_text) or ["_empty_"] for c in chunks]
-        bm25 = bm25s.BM25(k1=1.2, b=0.5)
+        bm25 = bm25s.BM25(k1=1.5, b=0.75)
         bm25.index(corpus_tokens, show_progress=False)
         return cls(analyzer, bm25, [c.chunk_id for c in chunks])
 

@@ -18,12 +18,12 @@ def print_recommendation(result: Recommendation, console: Console) -> None:
         title=f"IT-Aufgaben: intern, extern oder hybrid (Regeln {result.rules_version})",
         show_lines=True,
     )
-    tasks.add_column("Aufgabe", style="bold")
-    # The whitepaper's wording must stay on one line: it is what a reader compares.
-    tasks.add_column("Empfehlung", no_wrap=True)
+    # On a narrow terminal the reason column wraps; task and recommendation stay readable.
+    tasks.add_column("Aufgabe", style="bold", min_width=10, ratio=1, overflow="fold")
+    tasks.add_column("Empfehlung", min_width=10, ratio=1)
     tasks.add_column("Score", justify="right", no_wrap=True)
     tasks.add_column("Konfidenz", no_wrap=True)
-    tasks.add_column("Wichtigster Grund [Quelle]", overflow="fold")
+    tasks.add_column("Wichtigster Grund [Quelle]", min_width=16, ratio=3, overflow="fold")
     for task in result.tasks:
         top = task.reasons[0]
         more = f" (+{len(task.reasons) - 1} weitere)" if len(task.reasons) > 1 else ""
