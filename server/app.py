@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from server.prompts import load_prompts
         from server.sessions import SessionStore
 
-        prompts = load_prompts(settings.prompts_dir)  # PromptError: a broken template stops start-up
+        # PromptError: a broken template stops the start, not an answer
+        prompts = load_prompts(settings.prompts_dir)
         assert settings.sessions_path is not None
         app.state.sessions = SessionStore(settings.sessions_path)
         app.state.chatbot = Chatbot(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ingest.clean import fold
 from ingest.lexical import Lexicon
+from server import llm
 from server.compose import (
     AnswerCitation,
     CitationRegistry,
@@ -123,8 +124,7 @@ def _check_message(message: Any, settings: Settings) -> str:
         raise ChatError("message is empty")
     if len(text) > settings.max_message_chars:
         raise ChatError(
-            f"message is too long ({len(text)} characters; at most "
-            f"{settings.max_message_chars})"
+            f"message is too long ({len(text)} characters; at most {settings.max_message_chars})"
         )
     return text
 
@@ -180,11 +180,10 @@ def stream(bot: Chatbot, message: Any, session_id: str | None) -> Iterator[ChatE
 
 
 def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEvent]:
-    from server.understand import understand
+    from server.understand import FACT_FIELDS, understand
 
-    understanding = understand(
-        message, has_profile=bool(state.profile), expecting=state.expecting
-    )
+    expecting = state.expecting if state.expecting in FACT_FIELDS else None
+    understanding = understand(message, has_profile=bool(state.profile), expecting=expecting)
     language: Literal["de", "en"] = "en" if understanding.language == "en" else "de"
     templates = bot.prompts.for_language(language)
     intent: Intent = understanding.intent
@@ -199,6 +198,7 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
     recommendation: Recommendation | None = None
     question: str | None = None
     pieces: Iterator[str]
+    passages: list[Passage] = []
 
     if intent == "recommend":
         recommendation = recommend(Profile.model_validate(state.profile), bot.rules)
@@ -230,6 +230,21 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
         template = templates.refuse_internals if injection else templates.decline
         pieces = iter([template.format(topics=fold(templates.topics))])
 
+    citations_override: list[AnswerCitation] | None = None
+    if bot.settings.llm_base_url and intent in ("recommend", "fact"):
+        # The deterministic answer is built first: it is the fallback and, for a
+        # recommendation, the scoring result the model has to put into words.
+        fallback = list(pieces)
+        candidates = list(registry.passages)
+        if intent == "fact":
+            candidates += [p for p in passages if p.id not in {c.id for c in candidates}]
+        generated = llm.generate(bot.settings, templates, message, candidates, "".join(fallback))
+        if generated is not None:
+            pieces = iter([generated.answer])
+            citations_override = generated.citations
+        else:
+            pieces = iter(fallback)
+
     follow_up = _follow_up(templates, intent, question)
     yield ChatEvent(
         "meta",
@@ -247,8 +262,9 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
         parts.append(piece)
         yield ChatEvent("delta", {"text": piece})
     answer_text = "".join(parts)
-    _citation_check(answer_text, registry.citations)
-    yield ChatEvent("citations", {"citations": [c.model_dump() for c in registry.citations]})
+    citations = registry.citations if citations_override is None else citations_override
+    _citation_check(answer_text, citations)
+    yield ChatEvent("citations", {"citations": [c.model_dump() for c in citations]})
     bot.sessions.save_turn(state, message, answer_text, intent)
     yield ChatEvent("done", {"session_id": state.id})
 

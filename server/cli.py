@@ -137,6 +137,9 @@ def serve(
     from server.app import create_app
 
     settings = _settings()
+    # Check the index here, so a missing index or a model mismatch is one clear line and
+    # exit code 2 instead of a lifespan traceback from uvicorn.
+    _retriever(settings)
     try:
         uvicorn.run(
             create_app(settings),

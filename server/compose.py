@@ -36,19 +36,53 @@ __all__ = [
 # match the question lexically, and most of the question's content words must occur in the
 # documents at all ("Spaghetti Carbonara" does not).
 MIN_TOP_LEXICAL = 1.0
-MIN_KNOWN_SHARE = 0.5
+MIN_KNOWN_SHARE = 0.6
 MIN_SENTENCE_SCORE = 0.25
 MAX_FACT_PASSAGES = 4
+CONTEXT_WEIGHT = 0.6
 MAX_FACT_SENTENCES = 5
 MAX_SENTENCE_CHARS = 400
 
-_ABBREVIATIONS = ("z.B.", "z. B.", "bzw.", "ggf.", "ca.", "u.a.", "etc.", "d.h.", "Nr.", "inkl.",
-                  "evtl.", "vgl.", "usw.", "e.g.", "i.e.", "Mio.", "Mrd.", "ff.", "S.")
-_SPLIT_RE = re.compile(r"(?<=[.!?])\s+(?=[\"„A-ZÄÖÜ0-9*(])")
+_ABBREVIATIONS = (
+    "z.B.",
+    "z. B.",
+    "bzw.",
+    "ggf.",
+    "ca.",
+    "u.a.",
+    "etc.",
+    "d.h.",
+    "Nr.",
+    "inkl.",
+    "evtl.",
+    "vgl.",
+    "usw.",
+    "e.g.",
+    "i.e.",
+    "Mio.",
+    "Mrd.",
+    "ff.",
+    "S.",
+)
+_SPLIT_RE = re.compile(r"(?<=[.!?])(?:\*\*|__)?\s+(?=[\"„A-ZÄÖÜ0-9*(])")
 _BULLET_RE = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)+")
 _TABLE_SEP_RE = re.compile(r"^\s*\|?\s*:?-{2,}")
-_NUMBER_WORDS = {"wie viel", "wie viele", "wieviel", "kostet", "kosten", "how much", "how many",
-                 "cost", "anteil", "prozent", "lange", "how long"}
+_QUOTED_RE = re.compile(r"[\"'„“”‚‘’«»]([^\"'„“”‚‘’«»]{3,120})[\"'„“”‚‘’«»]")
+_PHRASE = "\x00phrase:"
+_NUMBER_WORDS = {
+    "wie viel",
+    "wie viele",
+    "wieviel",
+    "kostet",
+    "kosten",
+    "how much",
+    "how many",
+    "cost",
+    "anteil",
+    "prozent",
+    "lange",
+    "how long",
+}
 
 
 class AnswerCitation(BaseModel):
@@ -65,6 +99,7 @@ class CitationRegistry:
     """Numbers passages in order of first use; the same passage keeps its number."""
 
     citations: list[AnswerCitation] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
     _by_passage: dict[str, int] = field(default_factory=dict)
 
     def cite(self, passage: Passage, quote: str) -> int:
@@ -89,6 +124,7 @@ class CitationRegistry:
             )
         )
         self._by_passage[passage.id] = n
+        self.passages.append(passage)
         return n
 
 
@@ -104,25 +140,45 @@ def _stems(word: str) -> list[str]:
     return out
 
 
-def content_terms(text: str, lexicon: Lexicon | None = None) -> dict[str, float]:
-    """Stemmed content words of a question, with synonyms and translations at lower weight."""
-    terms: dict[str, float] = {}
+def content_terms(text: str, lexicon: Lexicon | None = None) -> list[dict[str, float]]:
+    """One group per content word of a question: its stems (weight 1) and its synonyms and
+    translations (lower weight). A word counts once, however many stems match."""
+    groups: list[dict[str, float]] = []
+    for phrase in _QUOTED_RE.findall(text):
+        if len(phrase.split()) >= 2:
+            groups.append({_PHRASE + fold(phrase).casefold(): 1.0})
     for word in words(text):
         if word in STOPWORDS or len(word) < 2:
             continue
-        for s in _stems(word):
-            terms[s] = 1.0
-        if lexicon is None:
-            continue
-        related: list[str] = list(lexicon.english.get(word, ()))
-        for group in lexicon.synonyms.values():
-            if word in group:
-                related += list(group)
-        for other in related:
-            for w in words(other):
-                for s in _stems(w):
-                    terms.setdefault(s, 0.5)
-    return terms
+        group = {s: 1.0 for s in _stems(word)}
+        if lexicon is not None:
+            related: list[str] = list(lexicon.english.get(word, ()))
+            for synonyms in lexicon.synonyms.values():
+                if word in synonyms:
+                    related += list(synonyms)
+            for other in related:
+                for w in words(other):
+                    for s in _stems(w):
+                        group.setdefault(s, 0.6)
+        if group:
+            groups.append(group)
+    return groups
+
+
+def _group_score(group: dict[str, float], stems: set[str], folded: str) -> float:
+    best = 0.0
+    for term, weight in group.items():
+        if term.startswith(_PHRASE):
+            hit = term[len(_PHRASE) :] in folded
+        else:
+            hit = term in stems or (len(term) >= 5 and any(term in s for s in stems))
+        if hit:
+            best = max(best, weight)
+    return best
+
+
+def _is_phrase(group: dict[str, float]) -> bool:
+    return any(t.startswith(_PHRASE) for t in group)
 
 
 def _sentence_stems(text: str) -> set[str]:
@@ -142,32 +198,50 @@ class Vocabulary:
             stems |= _sentence_stems(text)
         return cls(stems)
 
-    def known_share(self, question: str) -> float:
-        terms = [t for t in {s for w in words(question) if w not in STOPWORDS for s in _stems(w)}]
-        if not terms:
-            return 0.0
-        return sum(1 for t in terms if self._known(t)) / len(terms)
+    def known_share(self, question: str, lexicon: Lexicon | None = None) -> float:
+        """Share of the question's content words the documents use (or a translation of)."""
+        groups = [g for g in content_terms(question, lexicon) if not _is_phrase(g)]
+        if not groups:
+            return 1.0 if _QUOTED_RE.search(question) else 0.0
+        return sum(1 for g in groups if any(self._known(t) for t in g)) / len(groups)
 
     def _known(self, term: str) -> bool:
-        if term in self.stems:
+        if term.startswith(_PHRASE) or term in self.stems:
             return True
-        # compounds: "Technikerstelle" knows "techniker"
-        return len(term) >= 5 and any(term in s for s in self.stems)
+        # compounds ("Technikerstelle" knows "techniker") and inflections ("gehört"/"gehören")
+        head = term[:5]
+        return len(term) >= 5 and any(term in s or s.startswith(head) for s in self.stems)
 
 
 def split_sentences(text: str) -> list[str]:
     """Verbatim sentences of a Markdown passage (bullets, table cells and headings unwrapped)."""
-    out: list[str] = []
+    return [sentence for sentence, _ in sentences_with_context(text)]
+
+
+def sentences_with_context(text: str, heading: str = "") -> list[tuple[str, str]]:
+    """Each sentence with the heading and label line ("Vorteile:") it stands under."""
+    out: list[tuple[str, str]] = []
+    heading = heading.split(">")[-1].strip()
+    label = ""
     for line in text.splitlines():
         line = line.strip()
-        if not line or line.startswith("#") or _TABLE_SEP_RE.match(line):
+        if not line or _TABLE_SEP_RE.match(line):
             continue
+        if line.startswith("#"):
+            heading, label = line.lstrip("#").strip(), ""
+            continue
+        if line.endswith(":") and len(line) <= 60:
+            label = _BULLET_RE.sub("", line)
+            continue
+        if not line.startswith(("-", "*", "+", "|")) and not re.match(r"\d+[.)]\s", line):
+            label = ""  # a paragraph ends the list a label introduced
         cells = [c.strip() for c in line.strip("|").split("|")] if line.startswith("|") else [line]
         for cell in cells:
             cell = _BULLET_RE.sub("", cell).strip()
             if cell:
-                out.extend(_split_cell(cell))
-    return [s for s in out if len(s) >= 12 and len(s) <= MAX_SENTENCE_CHARS]
+                context = f"{heading} {label}".strip()
+                out.extend((sentence, context) for sentence in _split_cell(cell))
+    return [(s, c) for s, c in out if 12 <= len(s) <= MAX_SENTENCE_CHARS]
 
 
 def _split_cell(cell: str) -> list[str]:
@@ -224,20 +298,25 @@ def select_fact_sentences(
     """The best sentences of the top passages for ``question``; None when confidence is low."""
     if not passages or passages[0].scores.lexical < MIN_TOP_LEXICAL:
         return None
-    if vocabulary.known_share(question) < MIN_KNOWN_SHARE:
+    if vocabulary.known_share(question, lexicon) < MIN_KNOWN_SHARE:
         return None
-    terms = content_terms(question, lexicon)
-    total = sum(w for w in terms.values() if w == 1.0) or 1.0
+    groups = content_terms(question, lexicon)
+    total = float(len(groups)) or 1.0
     wants_number = _wants_number(question)
     chosen: list[tuple[float, int, int, Passage, str]] = []
     for rank, passage in enumerate(passages[:MAX_FACT_PASSAGES]):
         scored: list[tuple[float, int, str]] = []
-        for pos, sentence in enumerate(split_sentences(passage.text)):
+        for pos, (sentence, context) in enumerate(
+            sentences_with_context(passage.text, passage.heading)
+        ):
             stems = _sentence_stems(sentence)
+            context_stems = _sentence_stems(context)
+            folded = fold(sentence).casefold()
             score = 0.0
-            for term, weight in terms.items():
-                if term in stems or (len(term) >= 5 and any(term in s for s in stems)):
-                    score += weight
+            for group in groups:
+                own = _group_score(group, stems, folded)
+                # a bullet under "Vorteile:" answers "Welche Vorteile …?" at a lower weight
+                score += max(own, CONTEXT_WEIGHT * _group_score(group, context_stems, ""))
             score /= total
             if wants_number and re.search(r"\d", sentence):
                 score += 0.3
@@ -284,7 +363,8 @@ def profile_summary(profile: dict[str, Any], templates: AnswerTemplates) -> str:
     """ "45 PCs, 1 IT-Mitarbeiter, ein Key-User" in the order of the template file."""
     parts: list[str] = []
     keys = list(templates.profile_number) + [
-        k for k in list(templates.profile_yes) + list(templates.profile_no)
+        k
+        for k in list(templates.profile_yes) + list(templates.profile_no)
         if k not in templates.profile_number
     ]
     seen: set[str] = set()
@@ -307,10 +387,9 @@ def profile_summary(profile: dict[str, Any], templates: AnswerTemplates) -> str:
 
 
 def _after_label(text: str) -> str:
-    match = re.search(r"[“\"]: (.+)$", text)
-    if not match:
+    _, sep, rest = text.partition(": ")
+    if not sep or not rest:
         return text
-    rest = match.group(1)
     return rest[:1].upper() + rest[1:]
 
 

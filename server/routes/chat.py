@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
-from server.chat import ChatError, Chatbot, ChatEvent, ChatResponse, UnknownSessionError
+from server.chat import Chatbot, ChatError, ChatEvent, ChatResponse, UnknownSessionError
 from server.chat import answer as chat_answer
 from server.chat import stream as chat_stream
 from server.sessions import SESSION_ID_PATTERN
