@@ -40,8 +40,11 @@ MIN_KNOWN_SHARE = 0.6
 MIN_SENTENCE_SCORE = 0.25
 MAX_FACT_PASSAGES = 4
 CONTEXT_WEIGHT = 0.6
-MAX_FACT_SENTENCES = 5
+MAX_FACT_SENTENCES = 4
+# A sentence is kept only if it scores at least this share of the best one.
+KEEP_RATIO = 0.5
 MAX_SENTENCE_CHARS = 400
+_FOOTNOTE_REF_RE = re.compile(r"\[\^[^\]]+\]")
 
 _ABBREVIATIONS = (
     "z.B.",
@@ -270,8 +273,8 @@ def find_span(text: str, quote: str) -> str | None:
 
 
 def display(sentence: str) -> str:
-    """A sentence as shown in the answer: no emphasis markers, one line."""
-    return fold(sentence)
+    """A sentence as shown in the answer: no emphasis or footnote markers, one line."""
+    return fold(_FOOTNOTE_REF_RE.sub("", sentence))
 
 
 # --------------------------------------------------------------------------------------
@@ -330,7 +333,7 @@ def select_fact_sentences(
         return None
     best = max(c[0] for c in chosen)
     # Weak sentences far below the best one dilute the answer; keep the close ones.
-    kept = [c for c in chosen if c[0] >= max(MIN_SENTENCE_SCORE, best * 0.4)]
+    kept = [c for c in chosen if c[0] >= max(MIN_SENTENCE_SCORE, best * KEEP_RATIO)]
     kept.sort(key=lambda c: (-c[0], c[1], c[2]))
     kept = kept[:MAX_FACT_SENTENCES]
     kept.sort(key=lambda c: (c[1], c[2]))
