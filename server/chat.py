@@ -21,6 +21,7 @@ from server.compose import (
     AnswerCitation,
     CitationRegistry,
     Vocabulary,
+    compose_costs,
     compose_facts,
     compose_recommendation,
     find_span,
@@ -203,7 +204,11 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
     if intent == "recommend":
         recommendation = recommend(Profile.model_validate(state.profile), bot.rules)
         tasks = list(getattr(understanding, "tasks", []) or [])
-        for missing in recommendation.missing:
+        costs = bool(getattr(understanding, "costs", False))
+        if costs and state.profile.get("external_price_per_user_month_eur") is None:
+            # The cost answer ends by asking for an offer: a bare "60 Euro" answers it.
+            state.expecting = "external_price_per_user_month_eur"
+        for missing in [] if costs else recommendation.missing:
             if missing.field in state.asked:
                 continue
             if tasks and not set(missing.tasks) & set(tasks):
@@ -212,9 +217,15 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
             state.asked.append(missing.field)
             state.expecting = missing.field
             break
-        pieces = compose_recommendation(
-            recommendation, state.profile, tasks, question, templates, registry, bot.find_quote
-        )
+        if costs:
+            # "Was würde uns das kosten?": the cost comparison, not the task list again.
+            pieces = compose_costs(
+                recommendation, state.profile, templates, registry, bot.find_quote
+            )
+        else:
+            pieces = compose_recommendation(
+                recommendation, state.profile, tasks, question, templates, registry, bot.find_quote
+            )
     elif intent == "fact":
         passages = bot.retriever.retrieve(message, FACT_K)
         selection = select_fact_sentences(message, passages, bot.vocabulary, bot.lexicon)

@@ -11,19 +11,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
 from ingest.clean import fold
 from ingest.lexical import STOPWORDS, Lexicon, fold_umlauts, stem, words
 from server.prompts import AnswerTemplates
 from server.retrieval import Passage
-from server.scoring import Recommendation
+from server.scoring import CostFigure, Reason, Recommendation, TaskRecommendation, figure_range
 
 __all__ = [
     "AnswerCitation",
     "CitationRegistry",
     "FactSelection",
     "Vocabulary",
+    "compose_costs",
     "compose_recommendation",
     "content_terms",
     "find_span",
@@ -88,46 +89,78 @@ _NUMBER_WORDS = {
 }
 
 
+QUOTE_JOINER = " … "
+
+
 class AnswerCitation(BaseModel):
     n: int
     doc_id: str
     title: str
     heading: str
-    quote: str
-    text: str
+    quote: str = Field(description="The parts of the passage the answer uses, joined by ' … '.")
+    quotes: list[str] = Field(
+        default_factory=list,
+        description="Those parts one by one, each verbatim in `text`, in reading order.",
+    )
+    text: str = Field(description="The whole cited passage.")
+
+    @model_validator(mode="after")
+    def _quotes_default(self) -> AnswerCitation:
+        if not self.quotes and self.quote:
+            self.quotes = [self.quote]
+        return self
+
+
+def _merge_spans(text: str, spans: list[str]) -> list[str]:
+    """Verbatim spans of ``text`` in reading order; overlapping or adjacent ones merged."""
+    located: list[tuple[int, int]] = []
+    for span in spans:
+        start = text.find(span)
+        if start >= 0:
+            located.append((start, start + len(span)))
+    located.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in located:
+        # Overlapping, or only white space between two sentences: they read as one quote.
+        if merged and not text[merged[-1][1] : start].strip():
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return [text[start:end] for start, end in merged]
 
 
 @dataclass
 class CitationRegistry:
-    """Numbers passages in order of first use; the same passage keeps its number."""
+    """Numbers passages in order of first use; the same passage keeps its number, and its
+    citation collects every span the answer takes from it."""
 
     citations: list[AnswerCitation] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
     _by_passage: dict[str, int] = field(default_factory=dict)
 
     def cite(self, passage: Passage, quote: str) -> int:
-        if passage.id in self._by_passage:
-            n = self._by_passage[passage.id]
-            existing = self.citations[n - 1]
-            if quote not in existing.quote:
-                existing.quote = f"{existing.quote} … {quote}"
-                # keep the quote a verbatim substring when two sentences are not adjacent
-                if existing.quote not in passage.text:
-                    existing.quote = quote
-            return n
-        n = len(self.citations) + 1
-        self.citations.append(
-            AnswerCitation(
-                n=n,
-                doc_id=passage.doc_id,
-                title=passage.title,
-                heading=passage.heading,
-                quote=quote,
-                text=passage.text,
+        """The number of ``passage``; ``quote`` must be a verbatim span of its text."""
+        n = self._by_passage.get(passage.id)
+        if n is None:
+            n = len(self.citations) + 1
+            self.citations.append(
+                AnswerCitation(
+                    n=n,
+                    doc_id=passage.doc_id,
+                    title=passage.title,
+                    heading=passage.heading,
+                    quote=quote,
+                    quotes=[quote],
+                    text=passage.text,
+                )
             )
-        )
-        self._by_passage[passage.id] = n
-        self.passages.append(passage)
+            self._by_passage[passage.id] = n
+            self.passages.append(passage)
+            return n
+        citation = self.citations[n - 1]
+        if quote not in citation.quotes:
+            citation.quotes = _merge_spans(passage.text, [*citation.quotes, quote])
+            citation.quote = QUOTE_JOINER.join(citation.quotes)
         return n
 
 
@@ -267,7 +300,9 @@ def find_span(text: str, quote: str) -> str | None:
     tokens = fold(quote).split(" ")
     if not tokens or not tokens[0]:
         return None
-    pattern = r"(?:\s|\*\*|__)*".join(re.escape(t) for t in tokens)
+    # Emphasis may sit inside a token too ("nötig**," for "nötig,"): allow it between letters.
+    emphasis = r"(?:\*\*|__)?"
+    pattern = r"(?:\s|\*\*|__)*".join(emphasis.join(re.escape(c) for c in t) for t in tokens)
     match = re.search(pattern, text, flags=re.IGNORECASE)
     return match.group(0) if match else None
 
@@ -399,6 +434,29 @@ def _after_label(text: str) -> str:
 PassageFinder = Callable[[str], tuple[Passage, str] | None]
 
 
+def _reasons_for_label(task: TaskRecommendation) -> list[Reason]:
+    """The task's reasons, those that argue for its label first.
+
+    The heaviest reason may push the other way ("über 10 Mitarbeiter" pushes the helpdesk
+    outwards although it stays hybrid); the one line shown must explain the label it stands
+    next to: extern by an outward reason, intern by an inward one, hybrid by what moved the
+    score from the task matrix towards the middle (or by the matrix itself).
+    """
+    reasons = list(task.reasons)
+    if task.label == "extern":
+        direction = 1.0
+    elif task.label == "intern":
+        direction = -1.0
+    else:
+        base = next((r.contribution for r in reasons if r.rule.startswith("task:")), task.score)
+        direction = task.score - base
+        if abs(direction) < 1e-9:
+            return sorted(reasons, key=lambda r: not r.rule.startswith("task:"))
+    agreeing = [r for r in reasons if r.contribution * direction > 0]
+    agreeing.sort(key=lambda r: -abs(r.contribution))  # stable: ties keep the rule order
+    return agreeing + [r for r in reasons if r not in agreeing]
+
+
 def compose_recommendation(
     recommendation: Recommendation,
     profile: dict[str, Any],
@@ -426,7 +484,7 @@ def compose_recommendation(
         shown = recommendation.tasks
     for task in shown:
         line = ""
-        for reason in task.reasons:
+        for reason in _reasons_for_label(task):
             found = find_passage(reason.citation.quote)
             if found is None:
                 continue
@@ -452,3 +510,73 @@ def compose_recommendation(
         yield "\n" + line
     if question:
         yield "\n\n" + templates.recommend_question.format(question=question)
+
+
+# --------------------------------------------------------------------------------------
+# Costs
+# --------------------------------------------------------------------------------------
+
+
+def _figure_value(figure: CostFigure, templates: AnswerTemplates) -> str:
+    english = templates.language == "en"
+    unit = figure.unit_en if english else figure.unit
+    if figure.low is None and figure.high is None and figure.wording is not None:
+        return templates.cost_wording.format(wording=figure.wording)
+    return f"{figure_range(figure, templates.language)} {unit}"
+
+
+def compose_costs(
+    recommendation: Recommendation,
+    profile: dict[str, Any],
+    templates: AnswerTemplates,
+    registry: CitationRegistry,
+    find_passage: PassageFinder,
+) -> Iterator[str]:
+    """Yield the cost comparison: every document figure with its citation, totals computed
+    from the user's own prices, and what is still missing for a total.
+
+    Only figures of the scoring module appear, and each document figure is cited; a figure
+    whose quote cannot be found in the index is left out rather than stated without source.
+    """
+    english = templates.language == "en"
+    summary = profile_summary(profile, templates)
+    yield (templates.cost_intro.format(profile=summary) if summary else templates.cost_intro_empty)
+    costs = recommendation.costs
+    sections = (
+        (templates.cost_internal, costs.internal),
+        (templates.cost_external, costs.external),
+        (templates.cost_context, costs.context),
+    )
+    for heading, figures in sections:
+        lines: list[str] = []
+        for figure in figures:
+            label = figure.label_en if english else figure.label
+            value = _figure_value(figure, templates)
+            if figure.source == "user":
+                basis = (figure.basis_en if english else figure.basis) or ""
+                line = templates.cost_user_line.format(label=label, value=value, basis=basis)
+            else:
+                line = templates.cost_line.format(label=label, value=value)
+                if figure.applies is False:
+                    line = f"{line} {templates.cost_not_applicable}"
+                elif (
+                    figure.id == "internal_staff_for_cover" and profile.get("it_staff") is not None
+                ):
+                    staff = profile_summary({"it_staff": profile["it_staff"]}, templates)
+                    line = f"{line} {templates.cost_current_staff.format(staff=staff)}"
+            if figure.citation is not None:
+                found = find_passage(figure.citation.quote)
+                if found is None:
+                    continue  # never state a document figure without its source
+                passage, span = found
+                line = f"{line} [{registry.cite(passage, span)}]"
+            lines.append(line)
+        if lines:
+            yield "\n\n" + heading + "\n" + "\n".join(lines)
+    asks = []
+    if profile.get("internal_cost_per_it_staff_eur") is None:
+        asks.append(templates.cost_ask_salary)
+    if profile.get("external_price_per_user_month_eur") is None:
+        asks.append(templates.cost_ask_price)
+    if asks:
+        yield "\n\n" + " ".join(fold(a) for a in asks)

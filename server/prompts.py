@@ -20,6 +20,18 @@ _PLACEHOLDERS: dict[str, set[str]] = {
     "recommend_intro_empty": set(),
     "recommend_line": {"title", "display", "reason"},
     "recommend_question": {"question"},
+    "cost_intro": {"profile"},
+    "cost_intro_empty": set(),
+    "cost_internal": set(),
+    "cost_external": set(),
+    "cost_context": set(),
+    "cost_line": {"label", "value"},
+    "cost_wording": {"wording"},
+    "cost_not_applicable": set(),
+    "cost_current_staff": {"staff"},
+    "cost_user_line": {"label", "value", "basis"},
+    "cost_ask_salary": set(),
+    "cost_ask_price": set(),
     "fact_intro": set(),
     "decline": {"topics"},
     "refuse_internals": {"topics"},
@@ -51,6 +63,18 @@ class AnswerTemplates(BaseModel):
     profile_number: dict[str, str]
     profile_yes: dict[str, str]
     profile_no: dict[str, str]
+    cost_intro: str = Field(min_length=1)
+    cost_intro_empty: str = Field(min_length=1)
+    cost_internal: str = Field(min_length=1)
+    cost_external: str = Field(min_length=1)
+    cost_context: str = Field(min_length=1)
+    cost_line: str = Field(min_length=1)
+    cost_wording: str = Field(min_length=1)
+    cost_not_applicable: str = Field(min_length=1)
+    cost_current_staff: str = Field(min_length=1)
+    cost_user_line: str = Field(min_length=1)
+    cost_ask_salary: str = Field(min_length=1)
+    cost_ask_price: str = Field(min_length=1)
     fact_intro: str = Field(min_length=1)
     decline: str = Field(min_length=1)
     refuse_internals: str = Field(min_length=1)

@@ -51,6 +51,7 @@ __all__ = [
     "RulesError",
     "TaskRecommendation",
     "compare_costs",
+    "figure_range",
     "load_rules",
     "recommend",
 ]
@@ -687,7 +688,7 @@ def compare_costs(profile: Profile, rules: Rules) -> CostComparison:
     if staff is not None and staff.applies is not False and profile.it_staff is not None:
         have_de = _format_number(profile.it_staff, "de")
         have_en = _format_number(profile.it_staff, "en")
-        need_de, need_en = _range_text(staff, "de"), _range_text(staff, "en")
+        need_de, need_en = figure_range(staff, "de"), figure_range(staff, "en")
         notes.append(
             f"Derzeit {have_de} interne IT-Kräfte; für lückenlose Abdeckung nennt das Whitepaper "
             f"{need_de} {staff.unit}."
@@ -721,9 +722,9 @@ def compare_costs(profile: Profile, rules: Rules) -> CostComparison:
                     unit="Euro pro Jahr",
                     unit_en="euros per year",
                     source="user",
-                    basis=f"{_range_text(staff, 'de')} {staff.unit} × Ihre Angabe von "
+                    basis=f"{figure_range(staff, 'de')} {staff.unit} × Ihre Angabe von "
                     f"{salary_de} Euro pro Jahr",
-                    basis_en=f"{_range_text(staff, 'en')} {staff.unit_en} × your figure of "
+                    basis_en=f"{figure_range(staff, 'en')} {staff.unit_en} × your figure of "
                     f"{salary_en} euros per year",
                     citation=staff.citation,
                 )
@@ -779,7 +780,8 @@ def compare_costs(profile: Profile, rules: Rules) -> CostComparison:
     )
 
 
-def _range_text(figure: CostFigure, lang: Literal["de", "en"]) -> str:
+def figure_range(figure: CostFigure, lang: Literal["de", "en"]) -> str:
+    """A figure's numbers as the documents give them: "70.000–100.000", "über 80.000"."""
     low = None if figure.low is None else _format_number(figure.low, lang)
     high = None if figure.high is None else _format_number(figure.high, lang)
     if low is not None and high is not None:

@@ -76,6 +76,13 @@ FACT_FIELDS: Final[tuple[str, ...]] = (
     "complex_it",
     "locations",
     "remote_work",
+    "internal_cost_per_it_staff_eur",
+    "external_price_per_user_month_eur",
+)
+# Prices the user states (euros); read by the `prices` patterns of the lexicon.
+PRICE_FIELDS: Final[tuple[str, ...]] = (
+    "internal_cost_per_it_staff_eur",
+    "external_price_per_user_month_eur",
 )
 
 DEFAULT_LEXICON_PATH: Final[Path] = (
@@ -90,6 +97,10 @@ _COUNT_LIMITS: Final[Mapping[str, tuple[int, int]]] = {
     "locations": (1, 10_000),
 }
 _IT_STAFF_MAX: Final = 10_000.0
+_PRICE_MAX: Final[Mapping[str, float]] = {
+    "external_price_per_user_month_eur": 10_000.0,
+    "internal_cost_per_it_staff_eur": 1_000_000.0,
+}
 
 
 class LexiconError(ValueError):
@@ -151,6 +162,7 @@ _TOP_KEYS: Final = frozenset(
         "injection",
         "injection_case_sensitive",
         "answers",
+        "prices",
     }
 )
 
@@ -178,6 +190,8 @@ class Lexicon:
     task_match: Mapping[str, re.Pattern[str]]
     task_exclude: Mapping[str, re.Pattern[str] | None]
     recommend: re.Pattern[str]
+    costs: re.Pattern[str]
+    prices: Mapping[str, tuple[re.Pattern[str], ...]]
     follow_up: re.Pattern[str]
     smalltalk: re.Pattern[str]
     smalltalk_prefix: re.Pattern[str]
@@ -295,6 +309,17 @@ def _match_exclude(value: Any, where: str) -> tuple[re.Pattern[str], re.Pattern[
     return match, exclude
 
 
+def _price_patterns(value: Any, where: str) -> tuple[re.Pattern[str], ...]:
+    """One pattern per entry (each has its own ``num`` group); ``{num}`` is a number."""
+    patterns = []
+    for entry in _strings(value, where):
+        if not entry.startswith("re:") or "{num}" not in entry:
+            raise LexiconError(f"{where}: {entry!r} must be a regex with a {{num}} placeholder")
+        _entry_to_regex(entry, where)  # checks case and syntax with {num} as a literal
+        patterns.append(_compile_one(rf"(?<!\w)(?:{entry[3:].replace('{num}', _NUM)})", where))
+    return tuple(patterns)
+
+
 def _build_lexicon(data: Any, source: str) -> Lexicon:
     root = _mapping(data, source, _TOP_KEYS)
     if root["version"] != 1:
@@ -314,6 +339,7 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
         frozenset(
             {
                 "recommend",
+                "costs",
                 "follow_up",
                 "smalltalk",
                 "out_of_scope_hard",
@@ -323,6 +349,7 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
         ),
     )
     answers = _mapping(root["answers"], "answers", frozenset({"yes", "no", "zero", "one"}))
+    prices = _mapping(root["prices"], "prices", frozenset({"per_user_month", "per_staff_year"}))
 
     fact_match: dict[str, re.Pattern[str]] = {}
     fact_exclude: dict[str, re.Pattern[str] | None] = {}
@@ -365,6 +392,15 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
         task_match=task_match,
         task_exclude=task_exclude,
         recommend=_pattern(_strings(intent["recommend"], "intent.recommend"), "recommend"),
+        costs=_pattern(_strings(intent["costs"], "intent.costs"), "intent.costs"),
+        prices={
+            "external_price_per_user_month_eur": _price_patterns(
+                prices["per_user_month"], "prices.per_user_month"
+            ),
+            "internal_cost_per_it_staff_eur": _price_patterns(
+                prices["per_staff_year"], "prices.per_staff_year"
+            ),
+        },
         follow_up=_pattern(_strings(intent["follow_up"], "intent.follow_up"), "follow_up"),
         smalltalk=smalltalk,
         smalltalk_prefix=_compile_one(f"(?:{small})(?:\\s+(?:{small}))*(?!\\w)", "smalltalk"),
@@ -722,6 +758,11 @@ def _bare_answer(lex: Lexicon, text: str, field: str) -> object | None:
         if any(re.search(rf"(?<!\w){re.escape(p)}(?!\w)", head) for p in lex.one_phrases):
             return 1.0
         return None
+    if field in PRICE_FIELDS:
+        if number is None:
+            return None
+        value = _parse_number(number.group("num"))
+        return value if 0 < value <= _PRICE_MAX[field] else None
     low, high = _COUNT_LIMITS[field]
     if number is not None:
         value = _parse_number(number.group("num"))
@@ -733,10 +774,28 @@ def _bare_answer(lex: Lexicon, text: str, field: str) -> object | None:
     return None
 
 
+def _prices(lex: Lexicon, text: str) -> tuple[dict[str, float], str]:
+    """Prices the user states, and the text with them blanked (they are not counts)."""
+    found: dict[str, float] = {}
+    for name in PRICE_FIELDS:
+        for pattern in lex.prices[name]:
+            match = pattern.search(text)
+            if match is None:
+                continue
+            value = _parse_number(match.group("num"))
+            if 0 < value <= _PRICE_MAX[name]:
+                found.setdefault(name, value)
+            text = _blank_spans(text, [match.span()])
+    return found, text
+
+
 def _facts(prep: _Prepared, lex: Lexicon, expecting: str | None) -> dict[str, object]:
     found: dict[str, object] = {}
     text = prep.numeric
     if expecting is not None or _facts_allowed(prep, lex):
+        # Prices first: "60 Euro pro User" must not be read as 60 employees.
+        prices, text = _prices(lex, text)
+        found.update(prices)
         it_staff, spans = _it_staff(lex, text)
         text = _blank_spans(text, spans)
         counts, text = _counts(lex, text)
@@ -799,6 +858,10 @@ def _is_follow_up(prep: _Prepared, lex: Lexicon) -> bool:
     return len(rest) <= (4 if prefix else 2)
 
 
+def _asks_costs(prep: _Prepared, lex: Lexicon) -> bool:
+    return bool(lex.costs.search(prep.folded))
+
+
 def _in_domain(prep: _Prepared, lex: Lexicon) -> bool:
     return bool(lex.domain.search(prep.folded) or _IT_CAPS.search(prep.original))
 
@@ -822,6 +885,13 @@ def _classify(
     if not in_domain and lex.out_of_scope_soft.search(prep.folded):
         return "out_of_scope"
     generic = bool(lex.generic.search(prep.folded))
+    if (
+        _asks_costs(prep, lex)
+        and (has_profile or facts)
+        and (_speaks_about_self(prep, lex) or _is_follow_up(prep, lex))
+        and not generic
+    ):
+        return "recommend"  # "Was würde uns das kosten?": the cost comparison for this company
     if (
         lex.recommend.search(prep.folded)
         and (has_profile or _speaks_about_self(prep, lex))
@@ -873,6 +943,8 @@ class Understanding:
     tasks: list[str]
     facts: dict[str, object]
     injection: bool
+    # a recommendation that asks what it costs (or states a price): show the cost comparison
+    costs: bool = False
 
 
 def understand(message: str, *, has_profile: bool, expecting: str | None = None) -> Understanding:
@@ -892,4 +964,7 @@ def understand(message: str, *, has_profile: bool, expecting: str | None = None)
     )
     if intent == "out_of_scope":
         return Understanding(prep.language, intent, [], {}, False)
-    return Understanding(prep.language, intent, tasks, facts, False)
+    costs = intent == "recommend" and (
+        _asks_costs(prep, lex) or any(name in facts for name in PRICE_FIELDS)
+    )
+    return Understanding(prep.language, intent, tasks, facts, False, costs)

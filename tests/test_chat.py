@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ingest.clean import fold
 from server.prompts import load_prompts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +35,13 @@ def assert_citations_valid(body: dict[str, Any]) -> None:
     assert markers == set(numbers), "every [n] needs its citation and every citation a [n]"
     for citation in body["citations"]:
         assert citation["quote"], citation
-        assert citation["quote"] in citation["text"], citation
+        assert citation["quotes"], citation
+        # each part is verbatim; the quote shows them in reading order
+        for part in citation["quotes"]:
+            assert part in citation["text"], (part, citation)
+        positions = [citation["text"].index(part) for part in citation["quotes"]]
+        assert positions == sorted(positions), citation
+        assert citation["quote"] == " … ".join(citation["quotes"]), citation
 
 
 def assert_no_leak(answer: str) -> None:
@@ -67,6 +74,14 @@ def test_example_question_gets_a_cited_german_recommendation(client: Any) -> Non
     task_lines = [line for line in body["answer"].splitlines() if line.startswith("- **")]
     assert len(task_lines) == len(body["recommendation"]["tasks"])
     assert all(re.search(r"\[\d+\]$", line) for line in task_lines)
+    # Each line's citation quotes the reason it states, even when several lines share a
+    # passage (the task matrix table).
+    citations = {c["n"]: c for c in body["citations"]}
+    for line, task in zip(task_lines, body["recommendation"]["tasks"], strict=True):
+        n = int(re.findall(r"\[(\d+)\]$", line)[0])
+        cited = fold(citations[n]["quote"])
+        assert any(fold(r["citation"]["quote"]) in cited for r in task["reasons"]), (line, cited)
+    assert any(len(c["quotes"]) > 1 for c in body["citations"])
 
 
 @pytest.mark.integration
@@ -296,3 +311,60 @@ def test_first_delta_comes_before_the_answer_is_composed(client: Any) -> None:
     assert rest[-1].event == "done"
     # each task line looks up its cited passage only when it is composed
     assert len(calls) > calls_at_first_delta
+
+
+@pytest.mark.integration
+def test_every_rule_quote_is_found_in_a_retrieved_passage(client: Any) -> None:
+    """The chat cites a reason or a cost figure only through a passage holding its quote, so
+    every quote of the rules file must be findable (emphasis inside words included)."""
+    bot = client.app.state.chatbot
+    missing = [owner for owner, ev in bot.rules.evidence() if bot.find_quote(ev.quote) is None]
+    assert missing == []
+
+
+@pytest.mark.integration
+def test_cost_question_after_a_profile_gets_the_cited_cost_comparison(client: Any) -> None:
+    first = chat(client, "Wir haben 50 PCs, 60 Mitarbeiter, keine eigene IT, aber einen Key-User")
+    body = chat(client, "Was würde uns das kosten?", first["session_id"])
+    assert body["intent"] == "recommend"
+    answer = body["answer"]
+    # the documents' figures, each on a cited line
+    for figure in ("2–3 Personen", "70.000–100.000 Euro pro Jahr", "5–8 Stunden pro Woche"):
+        line = next(line for line in answer.splitlines() if figure in line)
+        assert re.search(r"\[\d+\]$", line), line
+    assert "niedrigen zweistelligen bis mittleren zweistelligen Eurobereich" in answer
+    assert "bei Ihnen heute: keine eigene IT" in answer
+    # no total is invented: the documents give no exact price and no normal salary
+    assert "Euro × " not in answer and "berechnet" not in answer
+    assert "Angebot pro User und Monat" in answer
+
+
+@pytest.mark.integration
+def test_user_prices_give_totals_with_their_basis(client: Any) -> None:
+    first = chat(client, "Wir haben 50 PCs, 60 Mitarbeiter und keine eigene IT")
+    sid = first["session_id"]
+    chat(client, "Was würde uns das kosten?", sid)
+    offer = chat(client, "55 Euro", sid)  # a bare answer to the advisor's question
+    assert offer["profile"]["external_price_per_user_month_eur"] == 55.0
+    assert "39.600 Euro pro Jahr" in offer["answer"]
+    assert "55 Euro × 60 User × 12 Monate" in offer["answer"]
+    salary = chat(client, "Ein IT-Mitarbeiter kostet uns 65.000 Euro im Jahr", sid)
+    assert salary["profile"]["internal_cost_per_it_staff_eur"] == 65000.0
+    line = next(line for line in salary["answer"].splitlines() if "130.000–195.000" in line)
+    assert "2–3 Personen × Ihre Angabe von 65.000 Euro pro Jahr" in line
+    assert re.search(r"\[\d+\]$", line), "the head count comes from the whitepaper: cited"
+
+
+@pytest.mark.integration
+def test_cost_answer_in_english(client: Any) -> None:
+    body = chat(client, "We have 40 PCs and one admin. What would outsourcing cost us?")
+    assert body["language"] == "en" and body["intent"] == "recommend"
+    assert "70,000–100,000 euros per year" in body["answer"]
+    assert "Tell me an offer per user and month" in body["answer"]
+
+
+@pytest.mark.integration
+def test_weighing_an_admin_does_not_change_the_profile(client: Any) -> None:
+    first = chat(client, "Wir haben 50 PCs und keine eigene IT")
+    body = chat(client, "Lohnt sich ein eigener Admin für uns?", first["session_id"])
+    assert body["profile"]["it_staff"] == 0.0

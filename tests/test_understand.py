@@ -241,6 +241,10 @@ FACT_CASES: list[tuple[str, dict[str, object]]] = [
     ("Brauchen wir 24/7-Support?", {}),
     ("Do we need 24/7 support?", {}),
     ("Wie viel kostet ein Admin bei uns?", {}),
+    ("Lohnt sich ein eigener Admin für uns?", {}),
+    ("Wäre ein Key-User bei uns sinnvoll?", {}),
+    ("Is a full-time admin worth it for us?", {}),
+    ("Wir haben einen Admin, lohnt sich das?", {"it_staff": 1.0}),
     # questions about others, or no facts at all
     ("Wie viele PCs betreut ein Support-Team von 8 Personen?", {}),
     ("Ein Support-Team von 8 Personen betreut 800 PCs.", {}),
