@@ -27,6 +27,11 @@ QUERIES = [
     "Wie viele IT-Stellen sind in Deutschland unbesetzt?",
     "Wer sollte die IT-Strategie verantworten?",
 ]
+# Recommendations: the intro streams before the cited task lines are looked up.
+STREAM_QUERIES = [
+    "Wir haben 50 PCs, 60 Mitarbeiter, keine eigene IT, aber einen Key-User",
+    "Wir sind ein Maschinenbauer mit 45 PCs und einem Admin – was sollten wir auslagern?",
+]
 ROUNDS = 25
 
 
@@ -47,7 +52,10 @@ def main() -> None:
 
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), sessions_path=Path(tmp) / "s.sqlite3")
+        # No rate limit: the benchmark sends hundreds of requests from one client.
+        settings = Settings(
+            data_dir=Path(tmp), sessions_path=Path(tmp) / "s.sqlite3", rate_limit=""
+        )
         config = index_config(settings)
         start = time.perf_counter()
         first = ingest(settings.knowledge_dir, config)
@@ -81,13 +89,32 @@ def main() -> None:
                     http.append(time.perf_counter() - t)
             rows.append((f"GET /api/search ({len(http)} requests)", _ms(http)))
             if "/api/chat" in client.get("/openapi.json").json()["paths"]:
-                chat = []
+                for kind, queries in (("questions", QUERIES), ("recommendations", STREAM_QUERIES)):
+                    chat = []
+                    for _ in range(ROUNDS // 5 or 1):
+                        for q in queries:
+                            t = time.perf_counter()
+                            client.post("/api/chat", json={"message": q}).raise_for_status()
+                            chat.append(time.perf_counter() - t)
+                    rows.append(
+                        (f"POST /api/chat, deterministic, {kind} ({len(chat)} requests)",
+                         _ms(chat))
+                    )
+                first, done = [], []
                 for _ in range(ROUNDS // 5 or 1):
-                    for q in QUERIES:
+                    for q in STREAM_QUERIES:
                         t = time.perf_counter()
-                        client.post("/api/chat", json={"message": q}).raise_for_status()
-                        chat.append(time.perf_counter() - t)
-                rows.append((f"POST /api/chat, deterministic ({len(chat)} requests)", _ms(chat)))
+                        seen_delta = False
+                        with client.stream("POST", "/api/chat/stream", json={"message": q}) as r:
+                            for line in r.iter_lines():
+                                if line == "event: delta" and not seen_delta:
+                                    seen_delta = True
+                                    first.append(time.perf_counter() - t)
+                                elif line == "event: done":
+                                    done.append(time.perf_counter() - t)
+                rows.append((f"POST /api/chat/stream, first delta ({len(first)} streams)",
+                             _ms(first)))
+                rows.append((f"POST /api/chat/stream, done ({len(done)} streams)", _ms(done)))
 
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}\n")

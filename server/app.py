@@ -45,7 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # PromptError: a broken template stops the start, not an answer
         prompts = load_prompts(settings.prompts_dir)
         assert settings.sessions_path is not None
-        app.state.sessions = SessionStore(settings.sessions_path)
+        app.state.sessions = SessionStore(
+            settings.sessions_path, ttl_seconds=settings.session_ttl_days * 86_400
+        )
         app.state.chatbot = Chatbot(
             settings, app.state.retriever, app.state.rules, app.state.sessions, prompts
         )
@@ -69,6 +71,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=422,
             content={"detail": _validation_message(errors), "errors": _jsonable(errors)},
         )
+
+    from server.guards import RequestGuard
+
+    app.add_middleware(
+        RequestGuard,
+        rate_limit=settings.rate_limit,
+        max_body_bytes=settings.max_body_bytes,
+        trust_forwarded=settings.trust_forwarded_for,
+    )
 
     from server.routes import chat, recommend, search
 

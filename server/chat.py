@@ -46,7 +46,6 @@ __all__ = [
 
 Intent = Literal["recommend", "fact", "smalltalk", "out_of_scope"]
 FACT_K = 5
-QUOTE_K = 5
 
 
 class ChatError(ValueError):
@@ -106,8 +105,8 @@ class Chatbot:
         return self._vocabulary[1]
 
     def find_quote(self, quote: str) -> tuple[Passage, str] | None:
-        """The retrieved passage that holds ``quote`` verbatim, and the span in its text."""
-        for passage in self.retriever.retrieve(quote, QUOTE_K):
+        """The passage that holds ``quote`` verbatim, and the span in its text."""
+        for passage in self.retriever.index.containing(quote):
             span = find_span(passage.text, quote)
             if span is not None:
                 return passage, span

@@ -160,6 +160,36 @@ class PassageIndex:
                 boosted[i] += (top + 1.0) * hits
         return boosted
 
+    def containing(self, quote: str) -> list[Passage]:
+        """Passages whose text holds ``quote`` (folded, case-insensitive), in reading order.
+
+        How a cited reason finds its passage: a scan of the loaded texts, no ranking needed.
+        """
+        gen = self.refresh()
+        needle = fold(quote).casefold()
+        hits = [cid for cid, text in gen.folded.items() if needle in text]
+        hits.sort(
+            key=lambda cid: (
+                str(gen.metadata[cid].get("doc_id", "")),
+                int(gen.metadata[cid].get("position", 0)),
+                cid,
+            )
+        )
+        zero = Scores(dense=0.0, lexical=0.0, fused=0.0)
+        return [self._passage(gen, cid, zero) for cid in hits]
+
+    @staticmethod
+    def _passage(gen: _Generation, cid: str, scores: Scores) -> Passage:
+        meta = gen.metadata.get(cid, {})
+        return Passage(
+            id=cid,
+            doc_id=str(meta.get("doc_id", "")),
+            title=str(meta.get("title", "")),
+            heading=str(meta.get("heading", "")),
+            text=gen.texts.get(cid, ""),
+            scores=scores,
+        )
+
     def search(self, query: str, k: int) -> list[Passage]:
         """The ``k`` best passages for ``query``, fused from both rankings."""
         gen = self.refresh()
@@ -188,24 +218,18 @@ class PassageIndex:
                 score += DENSE_WEIGHT / (RRF_K + dense_rank[cid] + 1)
             fused[cid] = score
         ranked = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
-        passages = []
-        for cid in ranked:
-            meta = gen.metadata.get(cid, {})
-            passages.append(
-                Passage(
-                    id=cid,
-                    doc_id=str(meta.get("doc_id", "")),
-                    title=str(meta.get("title", "")),
-                    heading=str(meta.get("heading", "")),
-                    text=gen.texts.get(cid, ""),
-                    scores=Scores(
-                        dense=round(dense_score.get(cid, 0.0), 4),
-                        lexical=round(lexical_score.get(cid, 0.0), 4),
-                        fused=round(fused[cid], 6),
-                    ),
-                )
+        return [
+            self._passage(
+                gen,
+                cid,
+                Scores(
+                    dense=round(dense_score.get(cid, 0.0), 4),
+                    lexical=round(lexical_score.get(cid, 0.0), 4),
+                    fused=round(fused[cid], 6),
+                ),
             )
-        return passages
+            for cid in ranked
+        ]
 
 
 class HybridRetriever(BaseRetriever):

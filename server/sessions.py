@@ -23,6 +23,7 @@ __all__ = [
 # uuid4 hex: 32 lower-case hex digits. Anything else is refused before it reaches SQL.
 SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
 _ID_RE = re.compile(SESSION_ID_PATTERN)
+PURGE_EVERY_SECONDS = 3600.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -67,7 +68,9 @@ class SessionState:
 class SessionStore:
     """Thread-safe SQLite store; one connection guarded by a lock (requests run in threads)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ttl_seconds: float | None = None) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._purged_at = time.time()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
@@ -75,6 +78,27 @@ class SessionStore:
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.executescript(_SCHEMA)
+        self.purge_expired()
+
+    def purge_expired(self) -> int:
+        """Delete conversations idle for longer than the retention time; how many went."""
+        if self.ttl_seconds is None:
+            return 0
+        cutoff = time.time() - self.ttl_seconds
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(
+                    "DELETE FROM messages WHERE session_id IN "
+                    "(SELECT id FROM sessions WHERE updated < ?)",
+                    (cutoff,),
+                )
+                cur = self._conn.execute("DELETE FROM sessions WHERE updated < ?", (cutoff,))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return cur.rowcount
 
     def close(self) -> None:
         with self._lock:
@@ -85,10 +109,13 @@ class SessionStore:
             return None
         with self._lock:
             row = self._conn.execute(
-                "SELECT profile, asked, expecting FROM sessions WHERE id = ?", (session_id,)
+                "SELECT profile, asked, expecting, updated FROM sessions WHERE id = ?",
+                (session_id,),
             ).fetchone()
             if row is None:
                 return None
+            if self.ttl_seconds is not None and row[3] < time.time() - self.ttl_seconds:
+                return None  # expired: gone for the user, purged at the next start
             (turns,) = self._conn.execute(
                 "SELECT COUNT(*) FROM messages WHERE session_id = ? AND role = 'user'",
                 (session_id,),
@@ -113,6 +140,9 @@ class SessionStore:
     def save_turn(self, state: SessionState, message: str, answer: str, intent: str) -> None:
         """Store one question and its answer with the updated state, all or nothing."""
         now = time.time()
+        if now - self._purged_at > PURGE_EVERY_SECONDS:
+            self._purged_at = now  # a long-running server forgets old conversations too
+            self.purge_expired()
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")

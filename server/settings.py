@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout: float = Field(8.0, gt=0, le=120)
 
+    # Public API guards (server/guards.py): per-client rate limit on /api/*, body size cap.
+    rate_limit: str = "30/minute;1000/day"
+    max_body_bytes: int = Field(32_768, ge=1_024, le=10_485_760)
+    trust_forwarded_for: bool = False  # only behind a reverse proxy that sets the header
+    # Conversations older than this (since their last message) are deleted.
+    session_ttl_days: float = Field(30.0, gt=0, le=3650)
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
@@ -52,6 +59,15 @@ class Settings(BaseSettings):
         if not 3 <= len(value) <= 512:
             raise ValueError("collection name needs 3-512 characters")
         return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from server.guards import parse_rate_limit
+
+        if value.strip():  # empty: no limit (tests, or a proxy that limits already)
+            parse_rate_limit(value)
+        return value.strip()
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

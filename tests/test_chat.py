@@ -294,11 +294,18 @@ def test_first_delta_comes_before_the_answer_is_composed(client: Any) -> None:
     calls: list[str] = []
     real = bot.retriever
 
+    class CountingIndex:
+        def containing(self, quote: str) -> Any:
+            calls.append(quote)
+            return real.index.containing(quote)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real.index, name)
+
     class CountingRetriever:
-        index = real.index
+        index = CountingIndex()
 
         def retrieve(self, query: str, k: int | None = None) -> Any:
-            calls.append(query)
             return real.retrieve(query, k)
 
     counted = replace(bot, retriever=CountingRetriever())

@@ -242,6 +242,21 @@ FACT_CASES: list[tuple[str, dict[str, object]]] = [
     ("Do we need 24/7 support?", {}),
     ("Wie viel kostet ein Admin bei uns?", {}),
     ("Lohnt sich ein eigener Admin für uns?", {}),
+    # prices the user gives
+    (
+        "Uns wurden 60 Euro pro User und Monat angeboten",
+        {"external_price_per_user_month_eur": 60.0},
+    ),
+    ("We were offered 45 EUR per user per month", {"external_price_per_user_month_eur": 45.0}),
+    (
+        "Wir haben 45 PCs, uns wurden 60 € pro Arbeitsplatz/Monat angeboten",
+        {"pcs": 45, "external_price_per_user_month_eur": 60.0},
+    ),
+    (
+        "Ein IT-Mitarbeiter kostet uns 65.000 Euro im Jahr",
+        {"internal_cost_per_it_staff_eur": 65000.0},
+    ),
+    ("Was kostet ein Managed Service mit 60 Euro pro User und Monat?", {}),
     ("Wäre ein Key-User bei uns sinnvoll?", {}),
     ("Is a full-time admin worth it for us?", {}),
     ("Wir haben einen Admin, lohnt sich das?", {"it_staff": 1.0}),
@@ -436,10 +451,15 @@ INTENT_CASES: list[tuple[str, bool, str]] = [
     # fact
     ("Und das Backup?", False, "fact"),
     ("Can you recommend a provider?", False, "fact"),
-    ("Wir haben 45 PCs. Was kostet ein Managed Service?", False, "fact"),
+    # a profile plus a cost question: the cost comparison for this company
+    ("Wir haben 45 PCs. Was kostet ein Managed Service?", False, "recommend"),
+    ("Was würde uns das kosten?", True, "recommend"),
+    ("Und die Kosten?", True, "recommend"),
+    ("What would that cost us?", True, "recommend"),
+    ("Was würde uns das kosten?", False, "fact"),
+    ("Was kostet IT-Outsourcing pro Nutzer im Monat?", True, "fact"),
     ("Ich habe eine Frage zu Backups", False, "fact"),
     ("Und was kostet das Backup?", True, "fact"),
-    ("Und die Kosten?", True, "fact"),
     ("Soll der Helpdesk intern oder extern sein?", False, "fact"),
     ("Ab wie vielen Mitarbeitern sollte man die IT extern betreuen lassen?", True, "fact"),
     ("Welche Bereiche werden typischerweise ausgelagert?", True, "fact"),
