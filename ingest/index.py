@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -73,6 +74,8 @@ class Manifest:
     chunks: int
     built_at: str
     chroma_url: str | None = None
+    # What built the lexical index (analyzer code and lexicon); another one means rebuild.
+    lexical_signature: str = ""
 
     def lexical_path(self, index_dir: Path) -> Path:
         return index_dir / self.lexical_dir
@@ -103,6 +106,17 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "errors": [{"file": str(e.path), "reason": e.reason} for e in self.errors],
         }
+
+
+def lexical_signature(lexicon_path: Path) -> str:
+    """A hash of what shapes the lexical index besides the chunks: the German analysis code
+    and the lexicon. A change to either rebuilds the index (the vectors are reused)."""
+    from ingest import lexical
+
+    digest = hashlib.sha256(Path(lexical.__file__).read_bytes())
+    digest.update(b"\x00")
+    digest.update(lexicon_path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def open_client(config: IndexConfig) -> ClientAPI:
@@ -208,7 +222,12 @@ def ingest(
         old = _existing_chunks(client, manifest)
         same_model = manifest is not None and manifest.embedding_model == config.embedding_model
         _classify(chunks, old, same_model, report)
-        lexical_ok = manifest is not None and manifest.lexical_path(config.index_dir).is_dir()
+        signature = lexical_signature(config.lexicon_path)
+        lexical_ok = (
+            manifest is not None
+            and manifest.lexical_path(config.index_dir).is_dir()
+            and manifest.lexical_signature == signature
+        )
         if (
             manifest is not None
             and same_model
@@ -296,6 +315,7 @@ def _build_generation(
             chunks=len(chunks),
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             chroma_url=config.chroma_url,
+            lexical_signature=lexical_signature(config.lexicon_path),
         ),
     )
     # The previous generation stays one round, so a server mid-query can finish on it.

@@ -83,6 +83,25 @@ def test_second_ingest_embeds_nothing(corpus: Path, tmp_path: Path) -> None:
     assert second.generation == first.generation, "no new generation when nothing changed"
 
 
+def test_a_changed_lexicon_rebuilds_the_lexical_index_only(corpus: Path, tmp_path: Path) -> None:
+    lexicon = tmp_path / "lexicon.yaml"
+    shutil.copy(KNOWLEDGE / "lexicon.yaml", lexicon)
+    config = IndexConfig(
+        index_dir=tmp_path / "index", lexicon_path=lexicon, embedding_model="hash:64"
+    )
+    first = ingest(corpus, config)
+    lexicon.write_text(
+        lexicon.read_text(encoding="utf-8") + "  zwiebel: [sicherung]\n", encoding="utf-8"
+    )
+    second = ingest(corpus, config)
+    assert second.embedded == 0, "the vectors are reused"
+    assert second.generation != first.generation, "a stale lexical index must not stay"
+    manifest = read_manifest(config.index_dir)
+    assert manifest is not None and manifest.generation == second.generation
+    third = ingest(corpus, config)
+    assert third.generation == second.generation
+
+
 def test_changed_and_removed_documents(corpus: Path, tmp_path: Path) -> None:
     config = _config(tmp_path)
     first = ingest(corpus, config)

@@ -454,6 +454,10 @@ INTENT_CASES: list[tuple[str, bool, str]] = [
     # a profile plus a cost question: the cost comparison for this company
     ("Wir haben 45 PCs. Was kostet ein Managed Service?", False, "recommend"),
     ("Was würde uns das kosten?", True, "recommend"),
+    # advice outside IT is no recommendation
+    ("Kannst du mir ein gutes Hotel in München empfehlen?", False, "out_of_scope"),
+    ("Which restaurant would you recommend in Berlin?", False, "out_of_scope"),
+    ("Was empfehlen Sie uns?", True, "recommend"),
     ("Und die Kosten?", True, "recommend"),
     ("What would that cost us?", True, "recommend"),
     ("Was würde uns das kosten?", False, "fact"),
