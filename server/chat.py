@@ -185,6 +185,11 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
     expecting = state.expecting if state.expecting in FACT_FIELDS else None
     understanding = understand(message, has_profile=bool(state.profile), expecting=expecting)
     language: Literal["de", "en"] = "en" if understanding.language == "en" else "de"
+    if not understanding.language_sure and state.language == "en":
+        language = "en"  # "45" or "OK" continue in the conversation's language
+    elif not understanding.language_sure and state.language == "de":
+        language = "de"
+    state.language = language
     templates = bot.prompts.for_language(language)
     intent: Intent = understanding.intent
     injection = bool(getattr(understanding, "injection", False))
@@ -234,7 +239,11 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
         else:
             pieces = compose_facts(selection, templates, registry)
     elif intent == "smalltalk":
-        pieces = iter([templates.smalltalk.format(topics=fold(templates.topics))])
+        template = {
+            "thanks": templates.smalltalk_thanks,
+            "farewell": templates.smalltalk_farewell,
+        }.get(understanding.smalltalk or "", templates.smalltalk)
+        pieces = iter([template.format(topics=fold(templates.topics))])
     else:
         intent = "out_of_scope"
         template = templates.refuse_internals if injection else templates.decline

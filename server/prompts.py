@@ -36,6 +36,8 @@ _PLACEHOLDERS: dict[str, set[str]] = {
     "decline": {"topics"},
     "refuse_internals": {"topics"},
     "smalltalk": {"topics"},
+    "smalltalk_thanks": {"topics"},
+    "smalltalk_farewell": set(),
     "topics": set(),
     "llm_system": set(),
     "llm_user": {"question", "passages", "recommendation"},
@@ -79,6 +81,8 @@ class AnswerTemplates(BaseModel):
     decline: str = Field(min_length=1)
     refuse_internals: str = Field(min_length=1)
     smalltalk: str = Field(min_length=1)
+    smalltalk_thanks: str = Field(min_length=1)
+    smalltalk_farewell: str = Field(min_length=1)
     topics: str = Field(min_length=1)
     follow_up_recommend: list[str] = Field(min_length=1)
     follow_up_fact: list[str] = Field(min_length=1)

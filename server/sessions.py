@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     updated REAL NOT NULL,
     profile TEXT NOT NULL DEFAULT '{}',
     asked TEXT NOT NULL DEFAULT '[]',
-    expecting TEXT
+    expecting TEXT,
+    language TEXT
 );
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -62,6 +63,7 @@ class SessionState:
     profile: dict[str, Any] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)  # profile fields already asked for
     expecting: str | None = None  # the field the last answer asked for
+    language: str | None = None  # "de" or "en": the language of the last answer
     turns: int = 0
 
 
@@ -78,6 +80,10 @@ class SessionStore:
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.executescript(_SCHEMA)
+            # Stores written before the language column existed get it added in place.
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(sessions)")}
+            if "language" not in columns:
+                self._conn.execute("ALTER TABLE sessions ADD COLUMN language TEXT")
         self.purge_expired()
 
     def purge_expired(self) -> int:
@@ -109,7 +115,7 @@ class SessionStore:
             return None
         with self._lock:
             row = self._conn.execute(
-                "SELECT profile, asked, expecting, updated FROM sessions WHERE id = ?",
+                "SELECT profile, asked, expecting, updated, language FROM sessions WHERE id = ?",
                 (session_id,),
             ).fetchone()
             if row is None:
@@ -125,6 +131,7 @@ class SessionStore:
             profile=json.loads(row[0]),
             asked=list(json.loads(row[1])),
             expecting=row[2],
+            language=row[4],
             turns=int(turns),
         )
 
@@ -147,10 +154,11 @@ class SessionStore:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._conn.execute(
-                    "INSERT INTO sessions (id, created, updated, profile, asked, expecting) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                    "INSERT INTO sessions (id, created, updated, profile, asked, expecting, "
+                    "language) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                     "updated = excluded.updated, profile = excluded.profile, "
-                    "asked = excluded.asked, expecting = excluded.expecting",
+                    "asked = excluded.asked, expecting = excluded.expecting, "
+                    "language = excluded.language",
                     (
                         state.id,
                         now,
@@ -158,6 +166,7 @@ class SessionStore:
                         json.dumps(state.profile, sort_keys=True),
                         json.dumps(state.asked),
                         state.expecting,
+                        state.language,
                     ),
                 )
                 self._conn.executemany(

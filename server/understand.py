@@ -34,6 +34,7 @@ from text_to_num import alpha2digit
 
 Language = Literal["de", "en"]
 Intent = Literal["recommend", "fact", "smalltalk", "out_of_scope"]
+SmalltalkKind = Literal["greeting", "thanks", "farewell"]
 
 # The task ids of knowledge/rules/scoring.yaml, in the order the advisor presents them. The
 # lexicon must define exactly these, so a renamed task fails on load and not as a silent miss.
@@ -195,6 +196,8 @@ class Lexicon:
     follow_up: re.Pattern[str]
     smalltalk: re.Pattern[str]
     smalltalk_prefix: re.Pattern[str]
+    thanks: re.Pattern[str]
+    farewell: re.Pattern[str]
     out_of_scope_hard: re.Pattern[str]
     out_of_scope_soft: re.Pattern[str]
     domain: re.Pattern[str]
@@ -342,6 +345,8 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
                 "costs",
                 "follow_up",
                 "smalltalk",
+                "thanks",
+                "farewell",
                 "out_of_scope_hard",
                 "out_of_scope_soft",
                 "domain",
@@ -403,6 +408,8 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
         },
         follow_up=_pattern(_strings(intent["follow_up"], "intent.follow_up"), "follow_up"),
         smalltalk=smalltalk,
+        thanks=_pattern(_strings(intent["thanks"], "intent.thanks"), "intent.thanks"),
+        farewell=_pattern(_strings(intent["farewell"], "intent.farewell"), "intent.farewell"),
         smalltalk_prefix=_compile_one(f"(?:{small})(?:\\s+(?:{small}))*(?!\\w)", "smalltalk"),
         out_of_scope_hard=_pattern(
             _strings(intent["out_of_scope_hard"], "intent.out_of_scope_hard"), "oos_hard"
@@ -486,6 +493,11 @@ class _Prepared:
 
 
 def _detect_language(original: str, lex: Lexicon) -> Language:
+    de, en = _language_scores(original, lex)
+    return "en" if en > de else "de"
+
+
+def _language_scores(original: str, lex: Lexicon) -> tuple[float, float]:
     de = float(min(sum(original.count(char) for char in "äöüÄÖÜß"), 3))
     en = 0.0
     for raw in _LETTER_WORD.findall(original.replace("\u2019", "'")):
@@ -497,7 +509,7 @@ def _detect_language(original: str, lex: Lexicon) -> Language:
         en += in_en
         if not (in_de or in_en) and len(token) > 4 and token.endswith(lex.de_suffixes):
             de += 0.5
-    return "en" if en > de else "de"
+    return de, en
 
 
 @functools.lru_cache(maxsize=512)
@@ -945,6 +957,10 @@ class Understanding:
     injection: bool
     # a recommendation that asks what it costs (or states a price): show the cost comparison
     costs: bool = False
+    # False when nothing in the message tells the language ("45", "OK"): keep the session's
+    language_sure: bool = True
+    # for small talk: "greeting", "thanks" or "farewell"
+    smalltalk: SmalltalkKind | None = None
 
 
 def understand(message: str, *, has_profile: bool, expecting: str | None = None) -> Understanding:
@@ -955,16 +971,26 @@ def understand(message: str, *, has_profile: bool, expecting: str | None = None)
     """
     _check_expecting(expecting)
     prep, lex = _prepare(message), load_lexicon()
+    de, en = _language_scores(prep.original, lex)
+    sure = de != en
     if _is_injection(prep, lex):
-        return Understanding(prep.language, "out_of_scope", [], {}, True)
+        return Understanding(prep.language, "out_of_scope", [], {}, True, language_sure=sure)
     tasks = _tasks(prep, lex)
     facts = _facts(prep, lex, expecting)
     intent = _classify(
         prep, lex, has_profile=has_profile, tasks=tasks, facts=facts, expecting=expecting
     )
     if intent == "out_of_scope":
-        return Understanding(prep.language, intent, [], {}, False)
+        return Understanding(prep.language, intent, [], {}, False, language_sure=sure)
     costs = intent == "recommend" and (
         _asks_costs(prep, lex) or any(name in facts for name in PRICE_FIELDS)
     )
-    return Understanding(prep.language, intent, tasks, facts, False, costs)
+    kind: SmalltalkKind | None = None
+    if intent == "smalltalk":
+        if lex.farewell.search(prep.folded):
+            kind = "farewell"
+        elif lex.thanks.search(prep.folded):
+            kind = "thanks"
+        else:
+            kind = "greeting"
+    return Understanding(prep.language, intent, tasks, facts, False, costs, sure, kind)

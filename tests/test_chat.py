@@ -375,3 +375,26 @@ def test_weighing_an_admin_does_not_change_the_profile(client: Any) -> None:
     first = chat(client, "Wir haben 50 PCs und keine eigene IT")
     body = chat(client, "Lohnt sich ein eigener Admin für uns?", first["session_id"])
     assert body["profile"]["it_staff"] == 0.0
+
+
+@pytest.mark.integration
+def test_short_answers_keep_the_conversation_language(client: Any) -> None:
+    first = chat(client, "We are a law firm with 25 employees and no IT staff. What to outsource?")
+    assert first["language"] == "en" and "key user" in first["answer"]
+    yes = chat(client, "yes", first["session_id"])  # answers the key-user question
+    assert yes["language"] == "en" and yes["profile"]["key_user"] is True
+    assert yes["answer"].startswith("For your company")
+    ok = chat(client, "OK", first["session_id"])  # no language of its own
+    assert ok["language"] == "en" and ok["answer"].startswith("You are welcome")
+
+
+@pytest.mark.integration
+def test_small_talk_replies_fit_the_message(client: Any) -> None:
+    hello = chat(client, "Hallo!")
+    thanks = chat(client, "Danke!", hello["session_id"])
+    bye = chat(client, "Tschüss", hello["session_id"])
+    assert {hello["intent"], thanks["intent"], bye["intent"]} == {"smalltalk"}
+    assert hello["answer"].startswith("Hallo!")
+    assert thanks["answer"].startswith("Gern!")
+    assert bye["answer"].startswith("Auf Wiedersehen!")
+    assert not (hello["citations"] or thanks["citations"] or bye["citations"])
