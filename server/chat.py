@@ -41,6 +41,7 @@ __all__ = [
     "Chatbot",
     "UnknownSessionError",
     "answer",
+    "collect",
     "stream",
 ]
 
@@ -290,10 +291,15 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
 
 def answer(bot: Chatbot, message: Any, session_id: str | None) -> ChatResponse:
     """The whole answer at once; the same events as :func:`stream`, collected."""
+    return collect(stream(bot, message, session_id))
+
+
+def collect(events: Iterator[ChatEvent]) -> ChatResponse:
+    """One :class:`ChatResponse` from the events of :func:`stream`."""
     meta: dict[str, Any] = {}
     parts: list[str] = []
     citations: list[dict[str, Any]] = []
-    for event in stream(bot, message, session_id):
+    for event in events:
         if event.event == "meta":
             meta = event.data
         elif event.event == "delta":

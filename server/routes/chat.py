@@ -6,26 +6,23 @@ import json
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
-from server.chat import Chatbot, ChatError, ChatEvent, ChatResponse, UnknownSessionError
-from server.chat import answer as chat_answer
+from server.chat import (
+    Chatbot,
+    ChatError,
+    ChatEvent,
+    ChatResponse,
+    UnknownSessionError,
+    collect,
+)
 from server.chat import stream as chat_stream
+from server.deps import ChatbotDep
 from server.sessions import SESSION_ID_PATTERN
 
 router = APIRouter(tags=["chat"])
-
-
-def get_chatbot(request: Request) -> Chatbot:
-    bot = getattr(request.app.state, "chatbot", None)
-    if not isinstance(bot, Chatbot):
-        raise HTTPException(status_code=503, detail="the chat is not ready")
-    return bot
-
-
-ChatbotDep = Annotated[Chatbot, Depends(get_chatbot)]
 SessionId = Annotated[
     str,
     Path(pattern=SESSION_ID_PATTERN, description="The session id returned by /api/chat."),
@@ -43,6 +40,7 @@ class ChatRequest(BaseModel):
 
 
 def _start(bot: Chatbot, request: ChatRequest) -> Iterator[ChatEvent]:
+    """The answer's events; bad input fails here, before anything is sent."""
     try:
         return chat_stream(bot, request.message, request.session_id)
     except ChatError as exc:
@@ -53,12 +51,7 @@ def _start(bot: Chatbot, request: ChatRequest) -> Iterator[ChatEvent]:
 
 @router.post("/api/chat", response_model=ChatResponse)
 def post_chat(request: ChatRequest, bot: ChatbotDep) -> ChatResponse:
-    try:
-        return chat_answer(bot, request.message, request.session_id)
-    except ChatError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
-    except UnknownSessionError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
+    return collect(_start(bot, request))
 
 
 @router.post("/api/chat/stream")
