@@ -208,7 +208,7 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
 
     if intent == "recommend":
         recommendation = recommend(Profile.model_validate(state.profile), bot.rules)
-        tasks = list(getattr(understanding, "tasks", []) or [])
+        tasks = list(understanding.focus)
         costs = bool(getattr(understanding, "costs", False))
         if costs and state.profile.get("external_price_per_user_month_eur") is None:
             # The cost answer ends by asking for an offer: a bare "60 Euro" answers it.
@@ -247,7 +247,12 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
         pieces = iter([template.format(topics=fold(templates.topics))])
     else:
         intent = "out_of_scope"
-        template = templates.refuse_internals if injection else templates.decline
+        if injection:
+            template = templates.refuse_internals
+        elif understanding.urgent:
+            template = templates.urgent
+        else:
+            template = templates.decline
         pieces = iter([template.format(topics=fold(templates.topics))])
 
     citations_override: list[AnswerCitation] | None = None

@@ -35,6 +35,7 @@ _PLACEHOLDERS: dict[str, set[str]] = {
     "fact_intro": set(),
     "decline": {"topics"},
     "refuse_internals": {"topics"},
+    "urgent": {"topics"},
     "smalltalk": {"topics"},
     "smalltalk_thanks": {"topics"},
     "smalltalk_farewell": set(),
@@ -80,6 +81,7 @@ class AnswerTemplates(BaseModel):
     fact_intro: str = Field(min_length=1)
     decline: str = Field(min_length=1)
     refuse_internals: str = Field(min_length=1)
+    urgent: str = Field(min_length=1)
     smalltalk: str = Field(min_length=1)
     smalltalk_thanks: str = Field(min_length=1)
     smalltalk_farewell: str = Field(min_length=1)

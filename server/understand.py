@@ -25,7 +25,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -164,6 +164,7 @@ _TOP_KEYS: Final = frozenset(
         "injection_case_sensitive",
         "answers",
         "prices",
+        "not_own",
     }
 )
 
@@ -181,8 +182,10 @@ class Lexicon:
     negators: frozenset[str]
     negation_after: re.Pattern[str]
     hypothetical: re.Pattern[str]
+    not_own: re.Pattern[str]
     question_cues: re.Pattern[str]
     count_patterns: Mapping[str, tuple[re.Pattern[str], ...]]
+    count_nouns: Mapping[str, re.Pattern[str]]
     it_staff_zero: re.Pattern[str]
     it_staff_half: re.Pattern[str]
     it_staff_one: re.Pattern[str]
@@ -192,6 +195,8 @@ class Lexicon:
     task_exclude: Mapping[str, re.Pattern[str] | None]
     recommend: re.Pattern[str]
     costs: re.Pattern[str]
+    all_tasks: re.Pattern[str]
+    urgent: re.Pattern[str]
     prices: Mapping[str, tuple[re.Pattern[str], ...]]
     follow_up: re.Pattern[str]
     smalltalk: re.Pattern[str]
@@ -207,6 +212,7 @@ class Lexicon:
     no_phrases: tuple[str, ...]
     zero_phrases: tuple[str, ...]
     one_phrases: tuple[str, ...]
+    filler: frozenset[str]
 
 
 def _glob_to_regex(glob: str) -> str:
@@ -343,6 +349,8 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
             {
                 "recommend",
                 "costs",
+                "all_tasks",
+                "urgent",
                 "follow_up",
                 "smalltalk",
                 "thanks",
@@ -353,7 +361,9 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
             }
         ),
     )
-    answers = _mapping(root["answers"], "answers", frozenset({"yes", "no", "zero", "one"}))
+    answers = _mapping(
+        root["answers"], "answers", frozenset({"yes", "no", "zero", "one", "filler"})
+    )
     prices = _mapping(root["prices"], "prices", frozenset({"per_user_month", "per_staff_year"}))
 
     fact_match: dict[str, re.Pattern[str]] = {}
@@ -381,7 +391,15 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
         negators=_words(negation["before"], "negation.before"),
         negation_after=_pattern(_strings(negation["after"], "negation.after"), "negation"),
         hypothetical=_pattern(_strings(root["hypothetical"], "hypothetical"), "hypothetical"),
+        not_own=_pattern(_strings(root["not_own"], "not_own"), "not_own"),
         question_cues=_pattern(_strings(root["question_cues"], "question_cues"), "question_cues"),
+        count_nouns={
+            name: _compile_one(
+                _alternation(_strings(counts[name], f"counts.{name}"), f"counts.{name}"),
+                f"counts.{name}",
+            )
+            for name in (*COUNT_FIELDS, "it_staff")
+        },
         count_patterns=_build_count_patterns(
             {
                 name: _alternation(_strings(counts[name], f"counts.{name}"), f"counts.{name}")
@@ -398,6 +416,8 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
         task_exclude=task_exclude,
         recommend=_pattern(_strings(intent["recommend"], "intent.recommend"), "recommend"),
         costs=_pattern(_strings(intent["costs"], "intent.costs"), "intent.costs"),
+        all_tasks=_pattern(_strings(intent["all_tasks"], "intent.all_tasks"), "intent.all_tasks"),
+        urgent=_pattern(_strings(intent["urgent"], "intent.urgent"), "intent.urgent"),
         prices={
             "external_price_per_user_month_eur": _price_patterns(
                 prices["per_user_month"], "prices.per_user_month"
@@ -426,6 +446,7 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
         no_phrases=_phrases(answers["no"], "answers.no"),
         zero_phrases=_phrases(answers["zero"], "answers.zero"),
         one_phrases=_phrases(answers["one"], "answers.one"),
+        filler=_words(answers["filler"], "answers.filler"),
     )
 
 
@@ -745,6 +766,20 @@ def _starts_with(text: str, phrases: Sequence[str]) -> bool:
     return any(re.match(rf"{re.escape(phrase)}(?!\w)", text) for phrase in phrases)
 
 
+def _only_an_answer(lex: Lexicon, words: Sequence[str], field: str) -> bool:
+    """True when a message is nothing but an answer to a question about ``field``: numbers,
+    filler words, "keinen"/"einen" and the field's own nouns ("45 Rechner", "ca. 30 Leute")."""
+    nouns = lex.count_nouns.get(field)
+    allowed = lex.filler | set(lex.zero_phrases) | set(lex.one_phrases)
+    for word in words:
+        if word[0].isdigit() or word in allowed:
+            continue
+        if nouns is not None and nouns.fullmatch(word):
+            continue
+        return False
+    return True
+
+
 def _bare_answer(lex: Lexicon, text: str, field: str) -> object | None:
     """Value of ``field`` in a short answer to the advisor's question ("45", "ja", "keinen")."""
     words = _WORD.findall(text)
@@ -759,6 +794,8 @@ def _bare_answer(lex: Lexicon, text: str, field: str) -> object | None:
             return True
         return None
     head = " ".join(words[:3])
+    if not _only_an_answer(lex, words, field):
+        return None
     if field == "it_staff":
         if number is not None:
             value = _parse_number(number.group("num"))
@@ -801,9 +838,20 @@ def _prices(lex: Lexicon, text: str) -> tuple[dict[str, float], str]:
     return found, text
 
 
+_SENTENCE: Final = re.compile(r"[^.!?;\n]+[.!?;\n]*")
+
+
+def _own_sentences(text: str, lex: Lexicon) -> str:
+    """The text with every sentence about another or an imagined company blanked out."""
+    return "".join(
+        " " * len(m.group(0)) if lex.not_own.search(m.group(0)) else m.group(0)
+        for m in _SENTENCE.finditer(text)
+    )
+
+
 def _facts(prep: _Prepared, lex: Lexicon, expecting: str | None) -> dict[str, object]:
     found: dict[str, object] = {}
-    text = prep.numeric
+    text = own = _own_sentences(prep.numeric, lex)
     if expecting is not None or _facts_allowed(prep, lex):
         # Prices first: "60 Euro pro User" must not be read as 60 employees.
         prices, text = _prices(lex, text)
@@ -814,7 +862,7 @@ def _facts(prep: _Prepared, lex: Lexicon, expecting: str | None) -> dict[str, ob
         found.update(counts)
         if it_staff is not None:
             found["it_staff"] = it_staff
-        found.update(_booleans(lex, prep.numeric))
+        found.update(_booleans(lex, own))
     if expecting is not None and expecting not in found:
         value = _bare_answer(lex, text, expecting)
         if value is not None:
@@ -889,7 +937,11 @@ def _classify(
 ) -> Intent:
     if not prep.folded.strip():
         return "smalltalk"
-    if _is_injection(prep, lex) or lex.out_of_scope_hard.search(prep.folded):
+    if (
+        _is_injection(prep, lex)
+        or lex.out_of_scope_hard.search(prep.folded)
+        or lex.urgent.search(prep.folded)
+    ):
         return "out_of_scope"
     if _is_smalltalk(prep, lex):
         return "smalltalk"
@@ -912,6 +964,8 @@ def _classify(
         return "recommend"
     if facts and (expecting is not None or not _is_question(prep, lex)):
         return "recommend"  # a profile statement or an answer to the advisor's question
+    if facts and lex.all_tasks.search(prep.folded) and not generic:
+        return "recommend"  # own facts and "Welche Aufgaben sollten wir abgeben?"
     if has_profile and tasks and _is_follow_up(prep, lex):
         return "recommend"
     return "fact"
@@ -961,6 +1015,11 @@ class Understanding:
     language_sure: bool = True
     # for small talk: "greeting", "thanks" or "farewell"
     smalltalk: SmalltalkKind | None = None
+    # an outage happening now ("Unser Server ist abgestürzt"): the advisor points to support
+    urgent: bool = False
+    # the tasks a recommendation should be limited to ("Sollten wir das Backup auslagern?");
+    # empty: all tasks (also when a task is only mentioned in passing)
+    focus: list[str] = field(default_factory=list)
 
 
 def understand(message: str, *, has_profile: bool, expecting: str | None = None) -> Understanding:
@@ -981,7 +1040,10 @@ def understand(message: str, *, has_profile: bool, expecting: str | None = None)
         prep, lex, has_profile=has_profile, tasks=tasks, facts=facts, expecting=expecting
     )
     if intent == "out_of_scope":
-        return Understanding(prep.language, intent, [], {}, False, language_sure=sure)
+        urgent = bool(lex.urgent.search(prep.folded))
+        return Understanding(
+            prep.language, intent, [], {}, False, language_sure=sure, urgent=urgent
+        )
     costs = intent == "recommend" and (
         _asks_costs(prep, lex) or any(name in facts for name in PRICE_FIELDS)
     )
@@ -993,4 +1055,14 @@ def understand(message: str, *, has_profile: bool, expecting: str | None = None)
             kind = "thanks"
         else:
             kind = "greeting"
-    return Understanding(prep.language, intent, tasks, facts, False, costs, sure, kind)
+    focus: list[str] = []
+    if intent == "recommend" and tasks:
+        follow_up = _is_follow_up(prep, lex)
+        asks_all = bool(lex.all_tasks.search(prep.folded)) and not follow_up
+        # a statement of facts ("Wir brauchen 24/7-Support.") gets the whole picture
+        describes = bool(facts) and not _is_question(prep, lex)
+        if follow_up or not (asks_all or describes):
+            focus = list(tasks)
+    return Understanding(
+        prep.language, intent, tasks, facts, False, costs, sure, kind, focus=focus
+    )

@@ -326,7 +326,81 @@ EXPECTING_CASES: list[tuple[str, str, dict[str, object]]] = [
     ("45, und wir sind 60 Mitarbeiter", "pcs", {"pcs": 45, "employees": 60}),
     ("ja", "pcs", {}),
     ("vielleicht", "key_user", {}),
+    ("55 Euro", "external_price_per_user_month_eur", {"external_price_per_user_month_eur": 55.0}),
+    # a message that says more than an answer is no bare answer
+    ("Davon arbeiten 10 im Homeoffice.", "it_staff", {"remote_work": True}),
+    ("Eine Frage: was ist ein SLA?", "it_staff", {}),
+    ("Sorry, ich meinte 53 PCs, nicht 35.", "employees", {"pcs": 53}),
+    ("Das weiß ich nicht genau, vielleicht 3", "locations", {}),
 ]
+
+NOT_OWN_CASES: list[tuple[str, dict[str, object]]] = [
+    ("Mein Schwager hat einen Betrieb mit 80 Mitarbeitern und zwei Admins.", {}),
+    (
+        "Ein Kunde von uns hat 3 IT-Mitarbeiter. Wir haben 20 Mitarbeiter und keinen Admin.",
+        {"employees": 20, "it_staff": 0.0},
+    ),
+    ("Angenommen, wir hätten 100 Mitarbeiter – was würde sich ändern?", {}),
+    ("My brother runs a company with 40 employees. We have 12 employees.", {"employees": 12}),
+    # a third party that only expects something does not describe another company
+    (
+        "Wir haben 50 PCs und unsere Kunden erwarten Support rund um die Uhr",
+        {"pcs": 50, "needs_24x7": True},
+    ),
+    # colloquial staff and key-user phrasings
+    ("Wir haben 20 Mitarbeiter und keinen ITler.", {"employees": 20, "it_staff": 0.0}),
+    ("wir haben nen itler", {"it_staff": 1.0}),
+    (
+        "Wir haben 12 Leute, aber eine Kollegin kennt sich gut mit Technik aus.",
+        {"employees": 12, "key_user": True},
+    ),
+    ("A colleague of ours is good with computers", {"key_user": True}),
+]
+
+
+@pytest.mark.parametrize(("message", "expected"), NOT_OWN_CASES)
+def test_facts_of_others_and_imagined_companies_are_not_taken(
+    message: str, expected: dict[str, object]
+) -> None:
+    assert extract_facts(message) == expected
+
+
+FOCUS_CASES: list[tuple[str, bool, list[str]]] = [
+    ("Sollten wir das Backup auslagern?", True, ["backup"]),
+    ("Und das Backup?", True, ["backup"]),
+    ("sicherheit auslagern ja oder nein", True, ["security"]),
+    ("Wir haben 45 PCs. Sollten wir die Security auslagern?", False, ["security"]),
+    # a task named in passing: the whole split
+    ("Wir haben 30 Mitarbeiter und nutzen Microsoft 365. Was sollten wir auslagern?", False, []),
+    ("Wir brauchen 24/7 Support.", False, []),
+]
+
+
+@pytest.mark.parametrize(("message", "has_profile", "focus"), FOCUS_CASES)
+def test_recommendation_focus(message: str, has_profile: bool, focus: list[str]) -> None:
+    understood = understand(message, has_profile=has_profile)
+    assert understood.intent == "recommend"
+    assert understood.focus == focus
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "hilfe unser server ist abgestuerzt was tun",
+        "Unser E-Mail-Server ist seit heute morgen down",
+        "Wir wurden gehackt, alle Daten sind verschlüsselt",
+        "Our network is down right now",
+    ],
+)
+def test_an_outage_now_is_pointed_to_support(message: str) -> None:
+    understood = understand(message, has_profile=True)
+    assert understood.intent == "out_of_scope" and understood.urgent
+    assert understood.facts == {} and understood.tasks == []
+
+
+def test_asking_about_outages_is_no_emergency() -> None:
+    understood = understand("Was passiert, wenn unser Server ausfällt?", has_profile=False)
+    assert understood.intent == "fact" and not understood.urgent
 
 
 @pytest.mark.parametrize(("message", "expecting", "expected"), EXPECTING_CASES)
@@ -458,6 +532,24 @@ INTENT_CASES: list[tuple[str, bool, str]] = [
     ("Kannst du mir ein gutes Hotel in München empfehlen?", False, "out_of_scope"),
     ("Which restaurant would you recommend in Berlin?", False, "out_of_scope"),
     ("Was empfehlen Sie uns?", True, "recommend"),
+    (
+        "Welche Aufgaben sollten wir an einen Dienstleister geben? Wir haben 90 Mitarbeiter.",
+        False,
+        "recommend",
+    ),
+    (
+        "Wir planen nicht zu wachsen. 25 Mitarbeiter, keine IT. Was sollten wir tun?",
+        False,
+        "recommend",
+    ),
+    ("brauchen wir nen msp? sind 18 leute", False, "recommend"),
+    (
+        "Wir haben 120 Mitarbeiter und 3 IT-Leute. Was bleibt intern, was geht raus?",
+        False,
+        "recommend",
+    ),
+    ("WIR HABEN 25 MITARBEITER UND KEINE IT. WAS TUN???", False, "recommend"),
+    ("Wir haben 30 Mitarbeiter. Was ist ein SLA?", False, "fact"),
     ("We are a law firm with 25 employees. What to outsource?", False, "recommend"),
     ("Wir haben 25 Mitarbeiter. Was davon auslagern?", False, "recommend"),
     ("Was bedeutet auslagern?", True, "fact"),
