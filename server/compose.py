@@ -449,9 +449,10 @@ def _reasons_for_label(task: TaskRecommendation) -> list[Reason]:
         direction = -1.0
     else:
         base = next((r.contribution for r in reasons if r.rule.startswith("task:")), task.score)
-        direction = task.score - base
-        if abs(direction) < 1e-9:
+        if abs(base) <= abs(task.score):
+            # the matrix itself is (at least as) balanced: its reason explains "hybrid"
             return sorted(reasons, key=lambda r: not r.rule.startswith("task:"))
+        direction = -base  # what pulled an extern or intern matrix entry towards the middle
     agreeing = [r for r in reasons if r.contribution * direction > 0]
     agreeing.sort(key=lambda r: -abs(r.contribution))  # stable: ties keep the rule order
     return agreeing + [r for r in reasons if r not in agreeing]

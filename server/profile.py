@@ -18,13 +18,17 @@ class Profile(BaseModel):
     # not silently be ignored.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    employees: int | None = Field(default=None, ge=0, description="Number of employees.")
+    # Upper bounds: far beyond the Mittelstand, but they keep absurd input out of the arithmetic.
+    employees: int | None = Field(
+        default=None, ge=0, le=1_000_000, description="Number of employees."
+    )
     pcs: int | None = Field(
-        default=None, ge=0, description="Number of PC workplaces to look after."
+        default=None, ge=0, le=1_000_000, description="Number of PC workplaces to look after."
     )
     it_staff: float | None = Field(
         default=None,
         ge=0,
+        le=100_000,
         allow_inf_nan=False,
         description="Internal IT staff in full-time equivalents (0 = nobody dedicated to IT).",
     )
@@ -59,7 +63,7 @@ class Profile(BaseModel):
         description="Complex or strategically relevant IT infrastructure; the whitepaper then "
         "wants a technical employee with sound IT skills in-house.",
     )
-    locations: int | None = Field(default=None, ge=1, description="Number of sites.")
+    locations: int | None = Field(default=None, ge=1, le=10_000, description="Number of sites.")
     remote_work: bool | None = Field(
         default=None,
         description="Employees access data and services remotely (home office, notebooks, "
@@ -70,12 +74,14 @@ class Profile(BaseModel):
     internal_cost_per_it_staff_eur: float | None = Field(
         default=None,
         gt=0,
+        le=1_000_000,
         allow_inf_nan=False,
         description="Your own full annual cost of one internal IT employee, in euros.",
     )
     external_price_per_user_month_eur: float | None = Field(
         default=None,
         gt=0,
+        le=10_000,
         allow_inf_nan=False,
         description="A provider's price per user and month that you were offered, in euros.",
     )

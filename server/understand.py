@@ -823,9 +823,17 @@ def _bare_answer(lex: Lexicon, text: str, field: str) -> object | None:
     return None
 
 
+_THOUSANDS_K: Final = re.compile(r"(?<![\w.,])(\d{1,4}(?:[.,]\d)?)\s?k(?=\s*(?:euro|eur|€)|\s|$)")
+
+
+def _expand_k(match: re.Match[str]) -> str:
+    return str(round(float(match.group(1).replace(",", ".")) * 1000))
+
+
 def _prices(lex: Lexicon, text: str) -> tuple[dict[str, float], str]:
     """Prices the user states, and the text with them blanked (they are not counts)."""
     found: dict[str, float] = {}
+    text = _THOUSANDS_K.sub(_expand_k, text)  # "60k Euro" → "60000 Euro"
     for name in PRICE_FIELDS:
         for pattern in lex.prices[name]:
             match = pattern.search(text)

@@ -398,3 +398,65 @@ def test_small_talk_replies_fit_the_message(client: Any) -> None:
     assert thanks["answer"].startswith("Gern!")
     assert bye["answer"].startswith("Auf Wiedersehen!")
     assert not (hello["citations"] or thanks["citations"] or bye["citations"])
+
+
+@pytest.mark.integration
+def test_a_hybrid_line_is_explained_by_the_matrix_not_by_an_outward_reason(client: Any) -> None:
+    body = chat(client, "Wir haben 25 Mitarbeiter und keine eigene IT. Was sollten wir auslagern?")
+    helpdesk = next(t for t in body["recommendation"]["tasks"] if t["task"] == "helpdesk")
+    assert helpdesk["label"] == "hybrid"
+    assert any("primär extern" in r["text"] for r in helpdesk["reasons"]), (
+        "the outward reason exists"
+    )
+    line = next(line for line in body["answer"].splitlines() if "Helpdesk" in line)
+    assert "primär extern" not in line
+    assert "Einfache Aufgaben intern, sonst externer Support" in line
+
+
+@pytest.mark.integration
+def test_a_message_naming_a_task_in_passing_gets_every_task(client: Any) -> None:
+    body = chat(
+        client, "Wir haben 30 Mitarbeiter und nutzen Microsoft 365. Was sollten wir auslagern?"
+    )
+    lines = [line for line in body["answer"].splitlines() if line.startswith("- **")]
+    assert len(lines) == len(body["recommendation"]["tasks"]) >= 8
+    focused = chat(client, "Sollten wir das Backup auslagern?", body["session_id"])
+    lines = [line for line in focused["answer"].splitlines() if line.startswith("- **")]
+    assert len(lines) == 1 and "Backup" in lines[0]
+
+
+@pytest.mark.integration
+def test_an_outage_gets_the_support_pointer_not_passages(client: Any) -> None:
+    body = chat(client, "hilfe unser server ist abgestuerzt was tun")
+    assert body["intent"] == "out_of_scope" and body["citations"] == []
+    assert "Support-Hotline" in body["answer"]
+
+
+@pytest.mark.integration
+def test_both_prices_in_one_message_give_both_totals(client: Any) -> None:
+    body = chat(
+        client,
+        "Unser Admin kostet uns 60k im Jahr. Wir haben 35 Mitarbeiter. "
+        "Und ein MSP bietet 45 Euro pro User. Was ist günstiger?",
+    )
+    assert body["profile"]["internal_cost_per_it_staff_eur"] == 60000.0
+    assert body["profile"]["external_price_per_user_month_eur"] == 45.0
+    assert "18.900 Euro pro Jahr" in body["answer"]  # 45 × 35 × 12
+    assert "Nennen Sie mir ein Angebot" not in body["answer"]
+
+
+@pytest.mark.integration
+def test_a_hypothetical_keeps_the_stored_profile(client: Any) -> None:
+    first = chat(client, "Wir haben 15 Mitarbeiter und keine eigene IT.")
+    what_if = chat(
+        client,
+        "Angenommen, wir hätten 100 Mitarbeiter und eine 24/7-Produktion – was würde sich ändern?",
+        first["session_id"],
+    )
+    assert what_if["profile"] == first["profile"]
+    brother = chat(
+        client,
+        "Mein Schwager hat einen Betrieb mit 80 Mitarbeitern und zwei Admins.",
+        first["session_id"],
+    )
+    assert brother["profile"] == first["profile"]

@@ -327,6 +327,7 @@ EXPECTING_CASES: list[tuple[str, str, dict[str, object]]] = [
     ("ja", "pcs", {}),
     ("vielleicht", "key_user", {}),
     ("55 Euro", "external_price_per_user_month_eur", {"external_price_per_user_month_eur": 55.0}),
+    ("Das Angebot liegt bei 39 € pro User", "pcs", {"external_price_per_user_month_eur": 39.0}),
     # a message that says more than an answer is no bare answer
     ("Davon arbeiten 10 im Homeoffice.", "it_staff", {"remote_work": True}),
     ("Eine Frage: was ist ein SLA?", "it_staff", {}),
@@ -550,6 +551,8 @@ INTENT_CASES: list[tuple[str, bool, str]] = [
     ),
     ("WIR HABEN 25 MITARBEITER UND KEINE IT. WAS TUN???", False, "recommend"),
     ("Wir haben 30 Mitarbeiter. Was ist ein SLA?", False, "fact"),
+    ("Danke, das hilft mir sehr!", True, "smalltalk"),
+    ("That's really helpful, thanks", True, "smalltalk"),
     ("We are a law firm with 25 employees. What to outsource?", False, "recommend"),
     ("Wir haben 25 Mitarbeiter. Was davon auslagern?", False, "recommend"),
     ("Was bedeutet auslagern?", True, "fact"),
