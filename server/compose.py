@@ -45,6 +45,9 @@ MAX_FACT_SENTENCES = 4
 # A sentence is kept only if it scores at least this share of the best one.
 KEEP_RATIO = 0.5
 MAX_SENTENCE_CHARS = 400
+MAX_LIST_ITEMS = 8
+# Context marker of a list label ("Vorteile:"): its heading counts as part of it.
+LIST_LABEL = "\x00list:"
 _FOOTNOTE_REF_RE = re.compile(r"\[\^[^\]]+\]")
 
 _ABBREVIATIONS = (
@@ -251,16 +254,21 @@ class Vocabulary:
 
 def split_sentences(text: str) -> list[str]:
     """Verbatim sentences of a Markdown passage (bullets, table cells and headings unwrapped)."""
-    return [sentence for sentence, _ in sentences_with_context(text)]
+    return [s for s, context in sentences_with_context(text) if not context.startswith(LIST_LABEL)]
 
 
 def sentences_with_context(text: str, heading: str = "") -> list[tuple[str, str]]:
-    """Each sentence with the heading and label line ("Vorteile:") it stands under."""
+    """Each sentence with the heading and label line ("Vorteile:") it stands under.
+
+    A table row is one unit ("Flatrate | Fester Monatsbetrag …", verbatim from the passage)
+    with the table's header row as context; the header row itself is no answer.
+    """
     out: list[tuple[str, str]] = []
     heading = heading.split(">")[-1].strip()
     label = ""
-    for line in text.splitlines():
-        line = line.strip()
+    columns = ""
+    lines = [line.strip() for line in text.splitlines()]
+    for i, line in enumerate(lines):
         if not line or _TABLE_SEP_RE.match(line):
             continue
         if line.startswith("#"):
@@ -268,16 +276,37 @@ def sentences_with_context(text: str, heading: str = "") -> list[tuple[str, str]
             continue
         if line.endswith(":") and len(line) <= 60:
             label = _BULLET_RE.sub("", line)
+            # "Vorteile:" under "Interne IT-Services" answers "Welche Vorteile hat interne IT?"
+            # together with its list (compose adds the items)
+            out.append((line, LIST_LABEL + heading))
             continue
         if not line.startswith(("-", "*", "+", "|")) and not re.match(r"\d+[.)]\s", line):
             label = ""  # a paragraph ends the list a label introduced
-        cells = [c.strip() for c in line.strip("|").split("|")] if line.startswith("|") else [line]
+        context = f"{heading} {label}".strip()
+        if line.startswith("|"):
+            row = line.strip("|").strip()
+            if i + 1 < len(lines) and _TABLE_SEP_RE.match(lines[i + 1]):
+                columns = " ".join(c.strip() for c in row.split("|"))
+                # the header row stands for the whole table ("Phase | Ziel | Aufgaben" answers
+                # "Welche Phasen gibt es?"); compose adds the rows
+                out.append((row, LIST_LABEL + context))
+                continue
+            if len(row) <= MAX_SENTENCE_CHARS:
+                out.append((row, f"{context} {columns}".strip()))
+                continue
+            cells = [c.strip() for c in row.split("|")]
+        else:
+            columns = ""
+            cells = [line]
         for cell in cells:
             cell = _BULLET_RE.sub("", cell).strip()
             if cell:
-                context = f"{heading} {label}".strip()
                 out.extend((sentence, context) for sentence in _split_cell(cell))
-    return [(s, c) for s, c in out if 12 <= len(s) <= MAX_SENTENCE_CHARS]
+    return [
+        (s, c)
+        for s, c in out
+        if (len(s) >= 12 or c.startswith(LIST_LABEL)) and len(s) <= MAX_SENTENCE_CHARS
+    ]
 
 
 def _split_cell(cell: str) -> list[str]:
@@ -308,8 +337,45 @@ def find_span(text: str, quote: str) -> str | None:
 
 
 def display(sentence: str) -> str:
-    """A sentence as shown in the answer: no emphasis or footnote markers, one line."""
-    return fold(_FOOTNOTE_REF_RE.sub("", sentence))
+    """A sentence as shown in the answer: no emphasis or footnote markers, one line, table
+    cells separated by dashes."""
+    return fold(_FOOTNOTE_REF_RE.sub("", sentence)).replace(" | ", " – ")
+
+
+def items_after(text: str, sentence: str, limit: int = MAX_LIST_ITEMS) -> list[str]:
+    """The list items or table rows that a sentence ending in ":" introduces, verbatim.
+
+    "Typischerweise werden Bereiche wie diese ausgelagert:" is no answer without its list.
+    """
+    start = text.find(sentence)
+    if start < 0:
+        return []
+    following = text[start + len(sentence) :].split("\n")
+    # a table's header row: only its closing "|" left on the line, the separator next
+    header = (
+        len(following) > 1
+        and following[0].strip() in ("|", "")
+        and bool(_TABLE_SEP_RE.match(following[1].strip()))
+    )
+    if not (sentence.rstrip().endswith(":") or header):
+        return []
+    items: list[str] = []
+    for line in following[1:] if header else following:
+        stripped = line.strip()
+        if not stripped or _TABLE_SEP_RE.match(stripped):
+            continue
+        if stripped.startswith("|"):
+            items.append(stripped.strip("|").strip())
+        elif _BULLET_RE.match(stripped):
+            items.append(_BULLET_RE.sub("", stripped).strip())
+        else:
+            break
+    if items and text.find(items[0]) >= 0 and len(items) > 1:
+        # a table's first row is its header when a separator follows it
+        after = text[text.find(items[0]) + len(items[0]) :].lstrip(" |\n")
+        if _TABLE_SEP_RE.match(after.splitlines()[0] if after else ""):
+            items = items[1:]
+    return [item for item in items if item][:limit]
 
 
 # --------------------------------------------------------------------------------------
@@ -350,6 +416,12 @@ def select_fact_sentences(
             stems = _sentence_stems(sentence)
             context_stems = _sentence_stems(context)
             folded = fold(sentence).casefold()
+            if context.startswith(LIST_LABEL):
+                if not items_after(passage.text, sentence):
+                    continue
+                # a list label speaks about its heading: "Nachteile:" under "Externe IT"
+                stems |= _sentence_stems(context.removeprefix(LIST_LABEL))
+                context_stems = set()
             score = 0.0
             for group in groups:
                 own = _group_score(group, stems, folded)
@@ -371,18 +443,38 @@ def select_fact_sentences(
     kept = [c for c in chosen if c[0] >= max(MIN_SENTENCE_SCORE, best * KEEP_RATIO)]
     kept.sort(key=lambda c: (-c[0], c[1], c[2]))
     kept = kept[:MAX_FACT_SENTENCES]
-    kept.sort(key=lambda c: (c[1], c[2]))
+    # The best-matching passage first ("Nachteile:" of external IT before those of internal IT
+    # for "Nachteile externer IT?"); within a passage, reading order.
+    best_of: dict[int, float] = {}
+    for score, rank, _, _, _ in kept:
+        best_of[rank] = max(best_of.get(rank, 0.0), score)
+    kept.sort(key=lambda c: (-best_of[c[1]], c[1], c[2]))
     return FactSelection([(c[3], c[4]) for c in kept])
 
 
 def compose_facts(
     selection: FactSelection, templates: AnswerTemplates, registry: CitationRegistry
 ) -> Iterator[str]:
-    """Yield the answer piece by piece: intro, then one cited bullet per sentence."""
+    """Yield the answer piece by piece: intro, then one cited bullet per sentence (with the
+    list a sentence ending in ":" introduces)."""
     yield templates.fact_intro + "\n"
+    shown: set[str] = set()
     for passage, sentence in selection.sentences:
+        items = items_after(passage.text, sentence)
+        if sentence in shown or (items and set(items) <= shown):
+            continue  # already shown as (the items of) a list above
         n = registry.cite(passage, sentence)
-        yield f"\n- {display(sentence)} [{n}]"
+        shown_as = display(sentence)
+        subject = passage.heading.split(">")[-1].strip().rstrip(":")
+        if len(sentence.split()) <= 3 and subject:
+            shown_as = f"{subject} – {shown_as}"  # "Vorteile:" alone does not say of what
+        if items and not shown_as.endswith(":"):
+            shown_as += ":"  # a table's header row introduces its rows
+        lines = [f"\n- {shown_as} [{n}]"]
+        for item in items:
+            shown.add(item)
+            lines.append(f"\n  - {display(item)} [{registry.cite(passage, item)}]")
+        yield "".join(lines)
 
 
 # --------------------------------------------------------------------------------------

@@ -460,3 +460,25 @@ def test_a_hypothetical_keeps_the_stored_profile(client: Any) -> None:
         first["session_id"],
     )
     assert brother["profile"] == first["profile"]
+
+
+@pytest.mark.integration
+def test_a_list_answer_brings_its_items(client: Any) -> None:
+    body = chat(client, "Welche Bereiche werden typischerweise ausgelagert?")
+    for item in ("Monitoring und Störungsbehebung", "Cloud- oder Hybrid-Umgebungen"):
+        assert f"  - {item} [" in body["answer"]
+    phases = chat(client, "Welche Phasen hat ein Outsourcing-Projekt?")["answer"]
+    for phase in ("Analyse –", "Konzeption –", "Migration –", "Betrieb –"):
+        assert phase in phases
+    # no table header row on its own, no list shown twice
+    prices = chat(client, "Welche Preismodelle gibt es beim IT-Outsourcing?")["answer"]
+    assert prices.count("Monatlicher Festpreis pro Arbeitsplatz") == 1
+
+
+@pytest.mark.integration
+def test_the_list_of_the_asked_side_comes_first(client: Any) -> None:
+    body = chat(client, "Nachteile externer IT-Services?")
+    first = next(line for line in body["answer"].splitlines() if line.startswith("- "))
+    assert first.startswith("- Externe IT-Services – Nachteile:")
+    interne = chat(client, "Welche Vorteile hat eine interne IT?")["answer"]
+    assert "Volle Kontrolle über Prozesse und Daten" in interne
