@@ -88,6 +88,8 @@ _EXTRA_STOPWORDS = {
     "at",
     "from",
     # German question adverbs and fillers of everyday questions ("Worauf muss ich achten?")
+    "schon",
+    "bereits",
     "worauf",
     "womit",
     "woran",

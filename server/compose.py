@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from ingest.clean import fold
-from ingest.lexical import STOPWORDS, Lexicon, fold_umlauts, stem, words
+from ingest.lexical import STOPWORDS, Lexicon, fold_umlauts, is_stopword, stem, words
 from server.prompts import AnswerTemplates
 from server.retrieval import Passage
 from server.scoring import CostFigure, Reason, Recommendation, TaskRecommendation, figure_range
@@ -187,7 +187,7 @@ def content_terms(text: str, lexicon: Lexicon | None = None) -> list[dict[str, f
         if len(phrase.split()) >= 2:
             groups.append({_PHRASE + fold(phrase).casefold(): 1.0})
     for word in words(text):
-        if word in STOPWORDS or len(word) < 2:
+        if is_stopword(word) or len(word) < 2:
             continue
         group = {s: 1.0 for s in _stems(word)}
         if lexicon is not None:
