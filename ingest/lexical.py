@@ -250,10 +250,18 @@ TRUNC_WEIGHT = 0.3
 TRUNC_MARK = "~"
 
 
+_LIGATURES = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d"})
+
+
 def fold_umlauts(word: str) -> str:
-    """ä→a, ö→o, ü→u, ß→ss, accents dropped: "Prüfung" and "Pruefung" meet in the stemmer."""
-    word = word.replace("ß", "ss")
-    return unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode()
+    """ä→a, ö→o, ü→u, ß→ss, accents dropped: "Prüfung" and "Pruefung" meet in the stemmer.
+
+    A word of letters without an ASCII form (Greek, Cyrillic, "Æ" alone) stays as it is:
+    an empty term would match nothing and confuse the index.
+    """
+    folded = unicodedata.normalize("NFKD", word.translate(_LIGATURES))
+    ascii_form = folded.encode("ascii", "ignore").decode()
+    return ascii_form or word
 
 
 @lru_cache(maxsize=1)
@@ -480,7 +488,13 @@ class LexicalIndex:
 
     def scores(self, query: str) -> tuple[np.ndarray, dict[str, float]]:
         """BM25 score per chunk (weighted sum over query terms) and the terms used."""
-        terms = {t: w for t, w in self.analyzer.query_terms(query).items() if t in self._vocab}
+        # Only terms the BM25 matrix has rows for (its vocabulary may hold a reserved entry).
+        known = len(self.bm25.scores["indptr"]) - 1
+        terms = {
+            t: w
+            for t, w in self.analyzer.query_terms(query).items()
+            if t and self._vocab.get(t, known) < known
+        }
         total = np.zeros(len(self.chunk_ids), dtype=np.float32)
         for term, weight in terms.items():
             total += weight * self.bm25.get_scores([term])

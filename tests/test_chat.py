@@ -482,3 +482,68 @@ def test_the_list_of_the_asked_side_comes_first(client: Any) -> None:
     assert first.startswith("- Externe IT-Services – Nachteile:")
     interne = chat(client, "Welche Vorteile hat eine interne IT?")["answer"]
     assert "Volle Kontrolle über Prozesse und Daten" in interne
+
+
+@pytest.mark.integration
+def test_any_message_gets_a_valid_answer_or_a_4xx(settings: Any) -> None:
+    """Random text, mixed with the words the advisor reacts to, never crashes the chat and
+    never breaks the citation contract (hypothesis drives the messages)."""
+    from fastapi.testclient import TestClient
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+    from hypothesis import strategies as st
+
+    from server.app import create_app
+
+    unlimited = settings.model_copy(update={"rate_limit": ""})
+
+    words = st.sampled_from(
+        [
+            "Wir",
+            "haben",
+            "45",
+            "PCs",
+            "keinen",
+            "Admin",
+            "Kosten",
+            "Backup",
+            "?",
+            "60k",
+            "Euro",
+            "pro",
+            "User",
+            "Angenommen",
+            "hätten",
+            "|",
+            ":",
+            "**",
+            "[1]",
+            "ja",
+            "yes",
+        ]
+    )
+    messages = st.one_of(st.text(max_size=200), st.lists(words, max_size=12).map(" ".join))
+
+    @hypothesis_settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(first=messages, second=messages)
+    def run(client: Any, first: str, second: str) -> None:
+        response = client.post("/api/chat", json={"message": first})
+        assert response.status_code in (200, 422), response.text
+        if response.status_code == 422:
+            assert response.json()["detail"]
+            return
+        body = response.json()
+        assert_citations_valid(body)
+        follow = client.post(
+            "/api/chat", json={"message": second, "session_id": body["session_id"]}
+        )
+        assert follow.status_code in (200, 422), follow.text
+        if follow.status_code == 200:
+            assert_citations_valid(follow.json())
+
+    with TestClient(create_app(unlimited)) as client:
+        run(client)
