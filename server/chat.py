@@ -185,15 +185,13 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
 
     expecting = state.expecting if state.expecting in FACT_FIELDS else None
     understanding = understand(message, has_profile=bool(state.profile), expecting=expecting)
-    language: Literal["de", "en"] = "en" if understanding.language == "en" else "de"
-    if not understanding.language_sure and state.language == "en":
-        language = "en"  # "45" or "OK" continue in the conversation's language
-    elif not understanding.language_sure and state.language == "de":
-        language = "de"
+    # "45" or "OK" tell no language: they continue in the conversation's
+    spoken = understanding.language if understanding.language_sure else state.language
+    language: Literal["de", "en"] = "en" if (spoken or understanding.language) == "en" else "de"
     state.language = language
     templates = bot.prompts.for_language(language)
     intent: Intent = understanding.intent
-    injection = bool(getattr(understanding, "injection", False))
+    injection = understanding.injection
     if injection:
         intent = "out_of_scope"
     else:
@@ -208,15 +206,15 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
 
     if intent == "recommend":
         recommendation = recommend(Profile.model_validate(state.profile), bot.rules)
-        tasks = list(understanding.focus)
-        costs = bool(getattr(understanding, "costs", False))
+        focus = list(understanding.focus)
+        costs = understanding.costs
         if costs and state.profile.get("external_price_per_user_month_eur") is None:
             # The cost answer ends by asking for an offer: a bare "60 Euro" answers it.
             state.expecting = "external_price_per_user_month_eur"
         for missing in [] if costs else recommendation.missing:
             if missing.field in state.asked:
                 continue
-            if tasks and not set(missing.tasks) & set(tasks):
+            if focus and not set(missing.tasks) & set(focus):
                 continue
             question = missing.question_en if language == "en" else missing.question_de
             state.asked.append(missing.field)
@@ -229,7 +227,7 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
             )
         else:
             pieces = compose_recommendation(
-                recommendation, state.profile, tasks, question, templates, registry, bot.find_quote
+                recommendation, state.profile, focus, question, templates, registry, bot.find_quote
             )
     elif intent == "fact":
         passages = bot.retriever.retrieve(message, FACT_K)
