@@ -90,6 +90,7 @@ _EXTRA_STOPWORDS = {
     # German question adverbs and fillers of everyday questions ("Worauf muss ich achten?")
     "schon",
     "bereits",
+    "hinterher",
     "worauf",
     "womit",
     "woran",

@@ -49,6 +49,7 @@ MAX_LIST_ITEMS = 8
 # Context marker of a list label ("Vorteile:"): its heading counts as part of it.
 LIST_LABEL = "\x00list:"
 _FOOTNOTE_REF_RE = re.compile(r"\[\^[^\]]+\]")
+_FOOTNOTE_DEF_RE = re.compile(r"^\[\^[^\]]+\]:")
 
 _ABBREVIATIONS = (
     "z.B.",
@@ -234,7 +235,11 @@ class Vocabulary:
     def build(cls, texts: list[str]) -> Vocabulary:
         stems: set[str] = set()
         for text in texts:
-            stems |= _sentence_stems(text)
+            # footnote lines are sources and URLs ("ihk-muenchen.de"), not topics
+            body = "\n".join(
+                line for line in text.splitlines() if not _FOOTNOTE_DEF_RE.match(line.strip())
+            )
+            stems |= _sentence_stems(body)
         return cls(stems)
 
     def known_share(self, question: str, lexicon: Lexicon | None = None) -> float:
@@ -247,9 +252,27 @@ class Vocabulary:
     def _known(self, term: str) -> bool:
         if term.startswith(_PHRASE) or term in self.stems:
             return True
-        # compounds ("Technikerstelle" knows "techniker") and inflections ("gehört"/"gehören")
-        head = term[:5]
-        return len(term) >= 5 and any(term in s or s.startswith(head) for s in self.stems)
+        if len(term) < 5:
+            return False
+        # inflections the stemmer leaves apart ("gehört"/"gehören"): one stem extends the other
+        if any(
+            (s.startswith(term) or term.startswith(s))
+            and len(s) >= 5
+            and abs(len(s) - len(term)) <= 3
+            for s in self.stems
+        ):
+            return True
+        # compounds of known words ("Technikerstelle" = techniker + stelle); a known head alone
+        # is not enough ("Softwareentwickler" is no topic of the documents)
+        return any(
+            self._whole(term[:i]) and self._whole(term[i:].removeprefix("s"))
+            for i in range(4, len(term) - 3)
+        ) or any(term in s for s in self.stems)
+
+    def _whole(self, part: str) -> bool:
+        return part in self.stems or any(
+            s.startswith(part) and len(s) - len(part) <= 3 for s in self.stems if len(part) >= 4
+        )
 
 
 def split_sentences(text: str) -> list[str]:
