@@ -165,6 +165,7 @@ _TOP_KEYS: Final = frozenset(
         "answers",
         "prices",
         "not_own",
+        "not_now",
     }
 )
 
@@ -183,6 +184,7 @@ class Lexicon:
     negation_after: re.Pattern[str]
     hypothetical: re.Pattern[str]
     not_own: re.Pattern[str]
+    not_now: re.Pattern[str]
     question_cues: re.Pattern[str]
     count_patterns: Mapping[str, tuple[re.Pattern[str], ...]]
     count_nouns: Mapping[str, re.Pattern[str]]
@@ -198,6 +200,7 @@ class Lexicon:
     all_tasks: re.Pattern[str]
     urgent: re.Pattern[str]
     prices: Mapping[str, tuple[re.Pattern[str], ...]]
+    price_claim: re.Pattern[str]
     follow_up: re.Pattern[str]
     smalltalk: re.Pattern[str]
     smalltalk_prefix: re.Pattern[str]
@@ -364,7 +367,9 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
     answers = _mapping(
         root["answers"], "answers", frozenset({"yes", "no", "zero", "one", "filler"})
     )
-    prices = _mapping(root["prices"], "prices", frozenset({"per_user_month", "per_staff_year"}))
+    prices = _mapping(
+        root["prices"], "prices", frozenset({"per_user_month", "per_staff_year", "claim"})
+    )
 
     fact_match: dict[str, re.Pattern[str]] = {}
     fact_exclude: dict[str, re.Pattern[str] | None] = {}
@@ -392,6 +397,7 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
         negation_after=_pattern(_strings(negation["after"], "negation.after"), "negation"),
         hypothetical=_pattern(_strings(root["hypothetical"], "hypothetical"), "hypothetical"),
         not_own=_pattern(_strings(root["not_own"], "not_own"), "not_own"),
+        not_now=_pattern(_strings(root["not_now"], "not_now"), "not_now"),
         question_cues=_pattern(_strings(root["question_cues"], "question_cues"), "question_cues"),
         count_nouns={
             name: _compile_one(
@@ -416,6 +422,7 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
         task_exclude=task_exclude,
         recommend=_pattern(_strings(intent["recommend"], "intent.recommend"), "recommend"),
         costs=_pattern(_strings(intent["costs"], "intent.costs"), "intent.costs"),
+        price_claim=_pattern(_strings(prices["claim"], "prices.claim"), "prices.claim"),
         all_tasks=_pattern(_strings(intent["all_tasks"], "intent.all_tasks"), "intent.all_tasks"),
         urgent=_pattern(_strings(intent["urgent"], "intent.urgent"), "intent.urgent"),
         prices={
@@ -834,27 +841,38 @@ def _prices(lex: Lexicon, text: str) -> tuple[dict[str, float], str]:
     """Prices the user states, and the text with them blanked (they are not counts)."""
     found: dict[str, float] = {}
     text = _THOUSANDS_K.sub(_expand_k, text)  # "60k Euro" → "60000 Euro"
+    claims = "".join(
+        " " * len(m.group(0)) if lex.price_claim.search(m.group(0)) else m.group(0)
+        for m in _SENTENCE.finditer(text)
+    )
     for name in PRICE_FIELDS:
         for pattern in lex.prices[name]:
-            match = pattern.search(text)
+            match = pattern.search(claims)
             if match is None:
                 continue
             value = _parse_number(match.group("num"))
+            claims = _blank_spans(claims, [match.span()])
             if 0 < value <= _PRICE_MAX[name]:
                 found.setdefault(name, value)
             text = _blank_spans(text, [match.span()])
     return found, text
 
 
-_SENTENCE: Final = re.compile(r"[^.!?;\n]+[.!?;\n]*")
+# A sentence ends at . ! ? ; or a line break, but not inside a number ("60.000").
+_SENTENCE: Final = re.compile(r"(?:[^.!?;\n]|(?<=\d)\.(?=\d))+[.!?;\n]*")
 
 
 def _own_sentences(text: str, lex: Lexicon) -> str:
-    """The text with every sentence about another or an imagined company blanked out."""
-    return "".join(
+    """The text with every sentence about another or an imagined company, and every clause
+    about the past or a condition, blanked out (positions kept)."""
+    text = "".join(
         " " * len(m.group(0)) if lex.not_own.search(m.group(0)) else m.group(0)
         for m in _SENTENCE.finditer(text)
     )
+    spans: list[tuple[int, int]] = []
+    for match in lex.not_now.finditer(text):
+        spans.append(_clause(text, match.start(), match.end()))
+    return _blank_spans(text, spans)
 
 
 def _facts(prep: _Prepared, lex: Lexicon, expecting: str | None) -> dict[str, object]:

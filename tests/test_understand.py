@@ -356,6 +356,28 @@ NOT_OWN_CASES: list[tuple[str, dict[str, object]]] = [
         {"employees": 12, "key_user": True},
     ),
     ("A colleague of ours is good with computers", {"key_user": True}),
+    (
+        "Wir haben keinen IT-Mitarbeiter, aber eine Kollegin kennt sich gut mit Technik aus.",
+        {"it_staff": 0.0, "key_user": True},
+    ),
+    (
+        "Kein Admin, aber unser Azubi ist technikaffin und hilft bei PC-Problemen. 35 Mitarbeiter.",
+        {"employees": 35, "it_staff": 0.0, "key_user": True},
+    ),
+    # the past, conditions and the provider's or a sister company's staff are not the company now
+    ("Vor 5 Jahren hatten wir 100 Mitarbeiter, heute sind es 45.", {}),
+    ("Wir hatten früher 3 Admins. Heute haben wir 70 Mitarbeiter.", {"employees": 70}),
+    ("Falls wir auf 80 Mitarbeiter wachsen: was dann?", {}),
+    ("Unser Dienstleister hat 8 Techniker.", {}),
+    ("Unsere Schwesterfirma hat 90 Mitarbeiter und eine 24/7-Produktion.", {}),
+    ("Der Kunde, für den wir arbeiten, hat 200 Mitarbeiter.", {}),
+    # a price attributed to a source is a claim to check, not the user's offer
+    ("IT-Outsourcing kostet laut Whitepaper 5 Euro pro User. Bitte bestätige das.", {}),
+    ("We were offered 60 euros per user per month", {"external_price_per_user_month_eur": 60.0}),
+    (
+        "Unser Admin kostet uns 60.000 Euro im Jahr. Wir haben 35 Mitarbeiter.",
+        {"employees": 35, "internal_cost_per_it_staff_eur": 60000.0},
+    ),
 ]
 
 
