@@ -572,6 +572,8 @@ INTENT_CASES: list[tuple[str, bool, str]] = [
         "recommend",
     ),
     ("WIR HABEN 25 MITARBEITER UND KEINE IT. WAS TUN???", False, "recommend"),
+    ("Was sollte raus?", True, "recommend"),
+    ("Was kostet uns Outsourcing bei 50 Usern zu 55 Euro pro User und Monat?", False, "recommend"),
     ("Wir haben 30 Mitarbeiter. Was ist ein SLA?", False, "fact"),
     ("Danke, das hilft mir sehr!", True, "smalltalk"),
     ("That's really helpful, thanks", True, "smalltalk"),
