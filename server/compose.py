@@ -17,7 +17,14 @@ from ingest.clean import fold
 from ingest.lexical import STOPWORDS, Lexicon, fold_umlauts, is_stopword, stem, words
 from server.prompts import AnswerTemplates
 from server.retrieval import Passage
-from server.scoring import CostFigure, Reason, Recommendation, TaskRecommendation, figure_range
+from server.scoring import (
+    CostComparison,
+    CostFigure,
+    Reason,
+    Recommendation,
+    TaskRecommendation,
+    figure_range,
+)
 
 __all__ = [
     "AnswerCitation",
@@ -641,6 +648,31 @@ def _figure_value(figure: CostFigure, templates: AnswerTemplates) -> str:
     return f"{figure_range(figure, templates.language)} {unit}"
 
 
+def _cost_comparison(costs: CostComparison, templates: AnswerTemplates) -> str | None:
+    """One sentence comparing the totals computed from the user's own figures, if both exist.
+
+    Today's internal cost is the fair comparison when the company has IT staff; otherwise the
+    gap-free cover the whitepaper names (its lower end, the cheapest internal option).
+    """
+    external = next((f for f in costs.external if f.id == "external_offer_cost"), None)
+    internal = {f.id: f for f in costs.internal if f.source == "user"}
+    own = internal.get("internal_current_cost") or internal.get("internal_team_cost")
+    if external is None or external.low is None or own is None or own.low is None:
+        return None
+    english = templates.language == "en"
+    template = (
+        templates.cost_compare_lower if external.low < own.low else templates.cost_compare_higher
+    )
+    label = own.label_en if english else own.label
+    return fold(
+        template.format(
+            external=figure_range(external, templates.language),
+            internal=figure_range(own, templates.language),
+            internal_label=label[:1].lower() + label[1:],
+        )
+    )
+
+
 def compose_costs(
     recommendation: Recommendation,
     profile: dict[str, Any],
@@ -689,6 +721,9 @@ def compose_costs(
             lines.append(line)
         if lines:
             yield "\n\n" + heading + "\n" + "\n".join(lines)
+    comparison = _cost_comparison(costs, templates)
+    if comparison:
+        yield "\n\n" + comparison
     asks = []
     if profile.get("internal_cost_per_it_staff_eur") is None:
         asks.append(templates.cost_ask_salary)

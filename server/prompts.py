@@ -30,6 +30,8 @@ _PLACEHOLDERS: dict[str, set[str]] = {
     "cost_not_applicable": set(),
     "cost_current_staff": {"staff"},
     "cost_user_line": {"label", "value", "basis"},
+    "cost_compare_lower": {"external", "internal", "internal_label"},
+    "cost_compare_higher": {"external", "internal", "internal_label"},
     "cost_ask_salary": set(),
     "cost_ask_price": set(),
     "fact_intro": set(),
@@ -76,6 +78,8 @@ class AnswerTemplates(BaseModel):
     cost_not_applicable: str = Field(min_length=1)
     cost_current_staff: str = Field(min_length=1)
     cost_user_line: str = Field(min_length=1)
+    cost_compare_lower: str = Field(min_length=1)
+    cost_compare_higher: str = Field(min_length=1)
     cost_ask_salary: str = Field(min_length=1)
     cost_ask_price: str = Field(min_length=1)
     fact_intro: str = Field(min_length=1)

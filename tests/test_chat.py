@@ -443,6 +443,11 @@ def test_both_prices_in_one_message_give_both_totals(client: Any) -> None:
     assert body["profile"]["external_price_per_user_month_eur"] == 45.0
     assert "18.900 Euro pro Jahr" in body["answer"]  # 45 × 35 × 12
     assert "Nennen Sie mir ein Angebot" not in body["answer"]
+    # "Was ist günstiger?" gets a verdict on the user's own figures
+    assert (
+        "Nach Ihren Zahlen ist die externe Betreuung mit 18.900 Euro pro Jahr günstiger als "
+        "interne IT für lückenlose Abdeckung" in body["answer"]
+    )
 
 
 @pytest.mark.integration
