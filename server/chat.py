@@ -130,13 +130,6 @@ def _check_message(message: Any, settings: Settings) -> str:
     return text
 
 
-def _facts(understanding: Any) -> dict[str, Any]:
-    facts = getattr(understanding, "facts", None) or {}
-    if isinstance(facts, BaseModel):
-        facts = facts.model_dump(exclude_none=True)
-    return {k: v for k, v in dict(facts).items() if v is not None}
-
-
 def _merge(profile: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
     """The profile with the new facts; a fact that makes the profile impossible is dropped."""
     merged = dict(profile)
@@ -195,7 +188,7 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
     if injection:
         intent = "out_of_scope"
     else:
-        state.profile = _merge(state.profile, _facts(understanding))
+        state.profile = _merge(state.profile, understanding.facts)
     state.expecting = None
 
     registry = CitationRegistry()

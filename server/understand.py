@@ -518,11 +518,7 @@ class _Prepared:
     folded: str  # fold(original)
     numeric: str  # folded, with number words as digits
     language: Language
-
-
-def _detect_language(original: str, lex: Lexicon) -> Language:
-    de, en = _language_scores(original, lex)
-    return "en" if en > de else "de"
+    language_sure: bool  # False when no word, umlaut or ending told the language
 
 
 def _language_scores(original: str, lex: Lexicon) -> tuple[float, float]:
@@ -545,9 +541,10 @@ def _prepare(message: str) -> _Prepared:
     # Cached: understand() asks for language, tasks, facts and intent of the same message.
     lex = load_lexicon()
     original = unicodedata.normalize("NFKC", message)
-    language = _detect_language(original, lex)
+    de, en = _language_scores(original, lex)
+    language: Language = "en" if en > de else "de"
     numeric = fold(_numbers_to_digits(original, language))
-    return _Prepared(original, fold(original), numeric, language)
+    return _Prepared(original, fold(original), numeric, language, language_sure=de != en)
 
 
 # --- Language, injection, tasks ----------------------------------------------------------------
@@ -1056,19 +1053,29 @@ def understand(message: str, *, has_profile: bool, expecting: str | None = None)
     """
     _check_expecting(expecting)
     prep, lex = _prepare(message), load_lexicon()
-    de, en = _language_scores(prep.original, lex)
-    sure = de != en
     if _is_injection(prep, lex):
-        return Understanding(prep.language, "out_of_scope", [], {}, True, language_sure=sure)
+        return Understanding(
+            language=prep.language,
+            language_sure=prep.language_sure,
+            intent="out_of_scope",
+            tasks=[],
+            facts={},
+            injection=True,
+        )
     tasks = _tasks(prep, lex)
     facts = _facts(prep, lex, expecting)
     intent = _classify(
         prep, lex, has_profile=has_profile, tasks=tasks, facts=facts, expecting=expecting
     )
     if intent == "out_of_scope":
-        urgent = bool(lex.urgent.search(prep.folded))
         return Understanding(
-            prep.language, intent, [], {}, False, language_sure=sure, urgent=urgent
+            language=prep.language,
+            language_sure=prep.language_sure,
+            intent=intent,
+            tasks=[],
+            facts={},
+            injection=False,
+            urgent=bool(lex.urgent.search(prep.folded)),
         )
     costs = intent == "recommend" and (
         _asks_costs(prep, lex) or any(name in facts for name in PRICE_FIELDS)
@@ -1090,5 +1097,13 @@ def understand(message: str, *, has_profile: bool, expecting: str | None = None)
         if follow_up or not (asks_all or describes):
             focus = list(tasks)
     return Understanding(
-        prep.language, intent, tasks, facts, False, costs, sure, kind, focus=focus
+        language=prep.language,
+        language_sure=prep.language_sure,
+        intent=intent,
+        tasks=tasks,
+        facts=facts,
+        injection=False,
+        costs=costs,
+        smalltalk=kind,
+        focus=focus,
     )
