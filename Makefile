@@ -37,7 +37,7 @@ lint: install
 	$(BIN)/mypy
 
 eval: ingest
-	$(BIN)/advisor eval tests/data/dev.yaml
+	$(BIN)/advisor eval tests/eval/dev.yaml tests/eval/tuning
 
 bench: install
 	$(BIN)/python docs/benchmark.py

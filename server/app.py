@@ -29,28 +29,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from server.scoring import load_rules
+        from server.chat import open_chatbot
 
         app.state.settings = settings
         # Fails fast (IndexMissingError / ModelMismatchError) instead of serving nonsense.
         index = PassageIndex(index_config(settings))
         index.embeddings.embed_query("warm-up")  # first request should not pay the model load
         app.state.retriever = HybridRetriever(index, k=settings.search_k_default)
-        assert settings.rules_path is not None
-        app.state.rules = load_rules(settings.rules_path, settings.knowledge_dir)
-        from server.chat import Chatbot
-        from server.prompts import load_prompts
-        from server.sessions import SessionStore
-
-        # PromptError: a broken template stops the start, not an answer
-        prompts = load_prompts(settings.prompts_dir)
-        assert settings.sessions_path is not None
-        app.state.sessions = SessionStore(
-            settings.sessions_path, ttl_seconds=settings.session_ttl_days * 86_400
-        )
-        app.state.chatbot = Chatbot(
-            settings, app.state.retriever, app.state.rules, app.state.sessions, prompts
-        )
+        app.state.chatbot = open_chatbot(settings, app.state.retriever)
+        app.state.rules = app.state.chatbot.rules
+        app.state.sessions = app.state.chatbot.sessions
         try:
             yield
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
@@ -42,10 +43,21 @@ __all__ = [
     "UnknownSessionError",
     "answer",
     "collect",
+    "open_chatbot",
     "stream",
 ]
 
 Intent = Literal["recommend", "fact", "smalltalk", "out_of_scope"]
+# What the visitor got, in the evaluation's terms: an answer from the documents, a "the
+# documents do not cover this" answer, a policy answer, a decline, a clarifying question,
+# or small talk.
+Outcome = Literal["answer", "uncovered", "policy", "decline", "clarify", "smalltalk"]
+_OUTCOME_OF_INTENT: dict[str, Outcome] = {
+    "recommend": "answer",
+    "fact": "answer",
+    "smalltalk": "smalltalk",
+    "out_of_scope": "decline",
+}
 FACT_K = 5
 
 
@@ -62,9 +74,13 @@ class ChatResponse(BaseModel):
     answer: str = Field(description="Markdown with [n] markers.")
     citations: list[AnswerCitation]
     intent: Intent
+    outcome: Outcome = Field(description="What kind of answer this is.")
     language: Literal["de", "en"]
     recommendation: Recommendation | None = None
     profile: dict[str, Any] = Field(description="What the advisor understood so far.")
+    asked: list[str] = Field(
+        default_factory=list, description="Profile facts the answer asks the visitor for."
+    )
     follow_up: list[str]
 
 
@@ -112,6 +128,26 @@ class Chatbot:
             if span is not None:
                 return passage, span
         return None
+
+
+def open_chatbot(
+    settings: Settings, retriever: HybridRetriever, sessions_path: Path | None = None
+) -> Chatbot:
+    """Everything a chat needs, as the app's lifespan and ``advisor eval`` open it.
+
+    RulesError / PromptError stop here: a broken rules or template file stops the start,
+    not an answer.
+    """
+    from server.prompts import load_prompts
+    from server.scoring import load_rules
+
+    assert settings.rules_path is not None and settings.sessions_path is not None
+    rules = load_rules(settings.rules_path, settings.knowledge_dir)
+    prompts = load_prompts(settings.prompts_dir)
+    sessions = SessionStore(
+        sessions_path or settings.sessions_path, ttl_seconds=settings.session_ttl_days * 86_400
+    )
+    return Chatbot(settings, retriever, rules, sessions, prompts)
 
 
 # --------------------------------------------------------------------------------------
@@ -262,14 +298,23 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
             pieces = iter(fallback)
 
     follow_up = _follow_up(templates, intent, question)
+    asked = [state.expecting] if state.expecting else []
+    if intent == "recommend" and understanding.costs:
+        asked = [
+            f
+            for f in ("internal_cost_per_it_staff_eur", "external_price_per_user_month_eur")
+            if state.profile.get(f) is None
+        ]
     yield ChatEvent(
         "meta",
         {
             "session_id": state.id,
             "intent": intent,
+            "outcome": _OUTCOME_OF_INTENT[intent],
             "language": language,
             "profile": dict(state.profile),
             "recommendation": recommendation.model_dump() if recommendation else None,
+            "asked": asked,
             "follow_up": follow_up,
         },
     )
@@ -307,6 +352,7 @@ def collect(events: Iterator[ChatEvent]) -> ChatResponse:
         answer="".join(parts),
         citations=[AnswerCitation.model_validate(c) for c in citations],
         intent=meta["intent"],
+        outcome=meta["outcome"],
         language=meta["language"],
         recommendation=(
             Recommendation.model_validate(meta["recommendation"])
@@ -314,5 +360,6 @@ def collect(events: Iterator[ChatEvent]) -> ChatResponse:
             else None
         ),
         profile=meta["profile"],
+        asked=meta["asked"],
         follow_up=meta["follow_up"],
     )

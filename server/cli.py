@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -152,15 +152,70 @@ def serve(
         raise _fail(str(exc)) from None
 
 
+def _eval_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.rglob("*.yaml"))
+            if not found:
+                raise _fail(f"{path} holds no .yaml eval files")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def _share(value: Any) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _message_table(title: str, m: dict[str, Any]) -> Table:
+    table = Table(title=title)
+    columns = [
+        ("cases", str(m["cases"])),
+        ("answer hit", f"{_share(m['answer_hit'])} ({m['answer_cases']})"),
+        ("citation hit", f"{_share(m['citation_hit'])} ({m['citation_cases']})"),
+    ]
+    for outcome, o in m["outcome"].items():
+        columns.append((f"{outcome} ok", f"{_share(o['accuracy'])} ({o['cases']})"))
+    columns += [
+        ("in-scope declines", f"{m['in_scope_declines']}/{m['in_scope_cases']}"),
+        ("English lead", f"{_share(m['english_lead'])} ({m['english_cases']})"),
+        ("attacks declined", f"{_share(m['attacks_declined'])} ({m['attack_cases']})"),
+    ]
+    if "slot_accuracy" in m:
+        columns += [
+            ("slot accuracy", f"{_share(m['slot_accuracy'])} ({m['slots_checked']})"),
+            ("asked known", str(m["asked_known"])),
+        ]
+    table.add_column("metric")
+    table.add_column("value (cases)")
+    for name, value in columns:
+        table.add_row(name, value)
+    return table
+
+
 @app.command("eval")
 def eval_command(
-    file: Annotated[Path, typer.Argument(help="eval YAML (retrieval / out_of_scope / recommend)")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    files: Annotated[
+        list[Path], typer.Argument(help="eval YAML files or folders of them (cases, conversations)")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
     k: Annotated[int, typer.Option("-k", min=1, max=50)] = 5,
+    transcripts: Annotated[
+        Path | None,
+        typer.Option(
+            help="write transcripts for grading (Markdown; the records beside it as .json)"
+        ),
+    ] = None,
+    failures: Annotated[int, typer.Option(help="how many failed cases to list")] = 20,
 ) -> None:
-    """Measure retrieval (hit@k, MRR) and chat metrics (citations, declines, labels) on FILE."""
+    """What the visitor reads (answer hit, outcomes, language, profile slots) and retrieval
+    (hit@k, MRR) over FILES, through the same code path as /api/chat."""
     from server.evaluation import (
+        ChatReport,
         EvalFileError,
+        RetrievalReport,
         evaluate_retrieval,
         load_eval_set,
         run_chat_eval,
@@ -168,33 +223,206 @@ def eval_command(
 
     settings = _settings()
     try:
-        eval_set = load_eval_set(file)
+        eval_sets = [(path, load_eval_set(path)) for path in _eval_files(files)]
     except EvalFileError as exc:
         raise _fail(str(exc)) from None
     retriever = _retriever(settings)
-    report = evaluate_retrieval(eval_set, retriever, k=max(k, 5))
-    chat_report = run_chat_eval(eval_set, settings, retriever)
-    metrics = {"retrieval": report.metrics(), "chat": chat_report.metrics()}
+    retrieval = RetrievalReport()
+    chat = ChatReport()
+    for _, eval_set in eval_sets:
+        retrieval.cases += evaluate_retrieval(eval_set, retriever, k=max(k, 5)).cases
+        one = run_chat_eval(eval_set, settings, retriever)
+        chat.cases += one.cases
+        chat.turns += one.turns
+        chat.recommend += one.recommend
+    metrics: dict[str, Any] = {
+        "files": [str(path) for path, _ in eval_sets],
+        "retrieval": retrieval.metrics(),
+        "chat": chat.metrics(),
+    }
+    if transcripts is not None:
+        from server.evaluation.transcripts import write_transcripts
+
+        write_transcripts(chat.records(), transcripts, ", ".join(metrics["files"]))
     if as_json:
         print(json.dumps(metrics, ensure_ascii=False))
         return
-    table = Table(title=f"Retrieval over {file}")
+    r = metrics["retrieval"]
+    table = Table(title="Retrieval (top 5 passages)")
     for key in ("cases", "hit@1", "hit@3", "hit@5", "mrr"):
         table.add_column(key)
-    table.add_row(
-        *(str(metrics["retrieval"][k_]) for k_ in ("cases", "hit@1", "hit@3", "hit@5", "mrr"))
-    )
+    table.add_row(*(str(r[key]) for key in ("cases", "hit@1", "hit@3", "hit@5", "mrr")))
     console.print(table)
-    misses = [c for c in report.cases if c.rank is None or c.rank >= 5]
-    for case in misses:
-        console.print(f"[yellow]miss[/] {case.q}", markup=True, highlight=False)
-    chat_table = Table(title=f"Chat over {file}")
-    for key in metrics["chat"]:
-        chat_table.add_column(key)
-    chat_table.add_row(*(str(v) for v in metrics["chat"].values()))
-    console.print(chat_table)
-    for failure in chat_report.failures():
-        console.print(f"[yellow]chat miss[/] {failure.q} ({failure.detail})", highlight=False)
+    console.print(
+        _message_table("What the visitor reads: single questions", metrics["chat"]["single_turn"])
+    )
+    if "conversations" in metrics["chat"]:
+        c = metrics["chat"]["conversations"]
+        console.print(
+            _message_table(f"Conversations ({c['conversations']}, {c['turns']} turns)", c)
+        )
+    if "recommend" in metrics["chat"]:
+        rec = metrics["chat"]["recommend"]
+        console.print(f"recommendation labels match: {_share(rec['match'])} ({rec['cases']})")
+    for record in chat.failures()[:failures]:
+        why = []
+        if not record.outcome_ok:
+            why.append(f"expected {record.expected}, got {record.observed}")
+        if record.answer_hit is False:
+            why.append("fact not in the lead")
+        if not record.language_ok:
+            why.append(f"{record.language} question, {record.lead_language} lead")
+        if record.slots_wrong:
+            why.append(f"slots {record.slots_wrong}")
+        if record.asked_known:
+            why.append(f"asked again for {record.asked_known}")
+        console.print(
+            f"[yellow]{record.id}[/] {record.q[:90]!r}: {'; '.join(why)}", highlight=False
+        )
+    for rec_case in chat.recommend:
+        if not rec_case.ok:
+            console.print(f"[yellow]recommend[/] {rec_case.q}: {rec_case.detail}", highlight=False)
+
+
+@app.command("grades")
+def grades_command(
+    file: Annotated[Path, typer.Argument(help="grades YAML written by a grader")],
+    run: Annotated[
+        Path | None, typer.Option(help="the .json records written with --transcripts")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Summarise a grader's good / partial / bad grades of a transcript."""
+    from server.evaluation import EvalFileError
+    from server.evaluation.transcripts import load_grades, summarise_grades
+
+    try:
+        grades = load_grades(file)
+        records = json.loads(run.read_text(encoding="utf-8")) if run is not None else None
+    except EvalFileError as exc:
+        raise _fail(str(exc)) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise _fail(f"cannot read the run records {run}: {exc}") from None
+    summary = summarise_grades(grades, records)
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return
+    table = Table(title=f"Grades in {file}")
+    for key in ("group", "graded", "good", "partial", "bad"):
+        table.add_column(key)
+    rows = [("all", summary["all"]), *list(summary.get("groups", {}).items())]
+    for name, s in rows:
+        table.add_row(
+            name,
+            str(s["graded"]),
+            *(f"{s[g]} ({_share(s[g + '_share'])})" for g in ("good", "partial", "bad")),
+        )
+    console.print(table)
+    if summary.get("ungraded"):
+        console.print(f"[yellow]ungraded:[/] {', '.join(summary['ungraded'][:30])}")
+    if summary.get("not_in_run"):
+        console.print(f"[yellow]not in the run:[/] {', '.join(summary['not_in_run'][:30])}")
+
+
+@app.command("guard")
+def guard_command(
+    files: Annotated[list[Path], typer.Argument(help="eval YAML files or folders of them")],
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.85,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Near-duplicates between eval questions and the phrasings the advisor is built from
+    (curated answers, router examples); exit code 1 when any pair reaches the threshold."""
+    from server.evaluation import EvalFileError
+    from server.evaluation.guards import eval_questions, example_phrasings, near_duplicates
+
+    settings = _settings()
+    try:
+        questions = eval_questions(_eval_files(files))
+    except EvalFileError as exc:
+        raise _fail(str(exc)) from None
+    report = near_duplicates(questions, example_phrasings(settings.knowledge_dir), threshold)
+    if as_json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        console.print(
+            f"{report.questions} eval questions against {report.examples} example phrasings; "
+            "highest similarity per question:"
+        )
+        for bucket, count in report.histogram.items():
+            console.print(f"  {bucket}: {count}")
+        for pair in report.pairs:
+            console.print(
+                f"[red]near-duplicate[/] {pair['question']} ~ {pair['example_source']} "
+                f"({pair['similarity']})",
+                highlight=False,
+            )
+    if report.pairs:
+        raise typer.Exit(1)
+
+
+@app.command("coverage")
+def coverage_command(
+    out: Annotated[Path | None, typer.Option(help="write the report as Markdown")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every sentence of the documents: the curated answers that quote it, or why it is not
+    answerable; exit code 1 when a sentence is neither."""
+    from server.curated import CuratedError, load_answers
+    from server.evaluation.guards import coverage
+
+    settings = _settings()
+    try:
+        answers = load_answers(settings.knowledge_dir / "answers", settings.knowledge_dir)
+    except CuratedError as exc:
+        raise _fail(str(exc)) from None
+    quotes = [(e.id, q.doc, q.text) for e in answers.entries for q in e.quotes]
+    rows = coverage(settings.knowledge_dir / "sentences", quotes)
+    missing = [r for r in rows if not r.covered]
+    summary = {
+        "sentences": len(rows),
+        "quoted": sum(1 for r in rows if r.quoted_by),
+        "not_answerable": sum(1 for r in rows if not r.quoted_by and r.reason),
+        "uncovered": len(missing),
+    }
+    if out is not None:
+        lines = [
+            "# Coverage of the knowledge base",
+            "",
+            "Generated by `advisor coverage --out docs/coverage.md`: every sentence of the five"
+            " documents with the curated answers that quote it, or why it is not answerable.",
+            "",
+            " · ".join(f"{k}: {v}" for k, v in summary.items()),
+            "",
+        ]
+        doc = None
+        for r in rows:
+            if r.doc_id != doc:
+                doc = r.doc_id
+                lines += [
+                    "",
+                    f"## {doc}",
+                    "",
+                    "| id | role | sentence | answered by |",
+                    "|---|---|---|---|",
+                ]
+            status = (
+                ", ".join(r.quoted_by)
+                if r.quoted_by
+                else (f"not answerable: {r.reason}" if r.reason else "**NOT COVERED**")
+            )
+            text = r.text.replace("|", "\\|")
+            lines.append(f"| {r.id} | {r.role} | {text} | {status} |")
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if as_json:
+        print(json.dumps({**summary, "missing": [r.id for r in missing]}, ensure_ascii=False))
+    else:
+        console.print(" · ".join(f"{k}: {v}" for k, v in summary.items()))
+        for r in missing[:40]:
+            console.print(
+                f"[yellow]not covered[/] {r.id} [{r.role}] {r.text[:100]}", highlight=False
+            )
+    if missing:
+        raise typer.Exit(1)
 
 
 def _register_optional() -> None:

@@ -1,4 +1,4 @@
-"""Chat quality on the dev eval set, through the same code path as /api/chat."""
+"""Chat quality on the eval sets, through the same code path as /api/chat."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from server.evaluation import describe_profile, evaluate_chat, load_eval_set, run_chat_eval
 
-DEV = Path(__file__).resolve().parent / "data" / "dev.yaml"
+DATA = Path(__file__).resolve().parent / "data"
+DEV = DATA / "dev.yaml"
 
 
 @pytest.mark.unit
@@ -21,20 +22,24 @@ def test_profile_described_in_words() -> None:
     )
 
 
-@pytest.mark.integration
-def test_chat_metrics_on_dev_set(client: Any) -> None:
+def _ask(client: Any) -> Any:
     from server.chat import answer
 
     bot = client.app.state.chatbot
-    report = evaluate_chat(load_eval_set(DEV), lambda message: answer(bot, message, None))
+    return lambda message, session: answer(bot, message, session)
+
+
+@pytest.mark.integration
+def test_chat_metrics_on_dev_set(client: Any) -> None:
+    report = evaluate_chat(load_eval_set(DEV), _ask(client))
     metrics = report.metrics()
-    failures = [(c.q, c.detail) for c in report.failures()]
-    assert metrics["citation_cases"] == 30
-    assert metrics["citation_hit_rate"] >= 0.90, failures
-    assert metrics["out_of_scope_cases"] == 4
-    assert metrics["declined_rate"] == 1.0, failures
-    assert metrics["recommend_cases"] >= 1
-    assert metrics["recommend_match_rate"] == 1.0, failures
+    m = metrics["single_turn"]
+    failures = [(r.q, r.observed) for r in report.failures()]
+    assert m["citation_cases"] == 30
+    assert m["citation_hit"] >= 0.90, failures
+    assert m["outcome"]["decline"]["cases"] == 4
+    assert m["outcome"]["decline"]["accuracy"] == 1.0, failures
+    assert metrics["recommend"]["match"] == 1.0
 
 
 @pytest.mark.integration
@@ -43,9 +48,9 @@ def test_cli_eval_path_matches(settings: Any) -> None:
     from server.retrieval import HybridRetriever, PassageIndex
 
     retriever = HybridRetriever(PassageIndex(index_config(settings)))
-    metrics = run_chat_eval(load_eval_set(DEV), settings, retriever).metrics()
-    assert metrics["citation_hit_rate"] >= 0.90
-    assert metrics["declined_rate"] == 1.0
+    m = run_chat_eval(load_eval_set(DEV), settings, retriever).metrics()["single_turn"]
+    assert m["citation_hit"] >= 0.90
+    assert m["outcome"]["decline"]["accuracy"] == 1.0
 
 
 @pytest.mark.integration
@@ -57,11 +62,8 @@ def test_chat_on_unseen_sets(
     client: Any, name: str, citation_floor: float, declined_floor: float
 ) -> None:
     """Floors just under the measured values of two sets that dev tuning never saw."""
-    from server.chat import answer
-
-    bot = client.app.state.chatbot
-    report = evaluate_chat(load_eval_set(DEV.parent / name), lambda m: answer(bot, m, None))
-    metrics = report.metrics()
-    failures = [(c.q, c.detail) for c in report.failures()]
-    assert metrics["citation_hit_rate"] >= citation_floor, failures
-    assert metrics["declined_rate"] >= declined_floor, failures
+    report = evaluate_chat(load_eval_set(DATA.parent / "eval" / name), _ask(client))
+    m = report.metrics()["single_turn"]
+    failures = [(r.q, r.observed) for r in report.failures()]
+    assert m["citation_hit"] >= citation_floor, failures
+    assert m["outcome"]["decline"]["accuracy"] >= declined_floor, failures

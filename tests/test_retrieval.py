@@ -102,7 +102,7 @@ def test_dev_set_reaches_the_quality_bar(retriever: HybridRetriever) -> None:
 def test_unseen_sets_stay_above_their_floors(
     retriever: HybridRetriever, name: str, hit5: float, mrr: float
 ) -> None:
-    metrics = evaluate_retrieval(load_eval_set(ROOT / "tests" / "data" / name), retriever).metrics()
+    metrics = evaluate_retrieval(load_eval_set(ROOT / "tests" / "eval" / name), retriever).metrics()
     assert metrics["hit@5"] >= hit5, metrics
     assert metrics["mrr"] >= mrr, metrics
 
