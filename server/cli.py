@@ -49,7 +49,8 @@ def _retriever(settings: Settings) -> HybridRetriever:
     from server.retrieval import HybridRetriever, PassageIndex
 
     try:
-        return HybridRetriever(PassageIndex(index_config(settings)), k=settings.search_k_default)
+        index = PassageIndex(index_config(settings), dense_weight_=settings.dense_weight)
+        return HybridRetriever(index, k=settings.search_k_default)
     except IndexError_ as exc:
         raise _fail(str(exc)) from None
 
@@ -156,7 +157,8 @@ def _eval_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(path.rglob("*.yaml"))
+            # sealed.yaml is the register of sealed batches, not a set of cases
+            found = sorted(p for p in path.rglob("*.yaml") if p.name != "sealed.yaml")
             if not found:
                 raise _fail(f"{path} holds no .yaml eval files")
             files += found
@@ -183,6 +185,14 @@ def _message_table(title: str, m: dict[str, Any]) -> Table:
         ("English lead", f"{_share(m['english_lead'])} ({m['english_cases']})"),
         ("attacks declined", f"{_share(m['attacks_declined'])} ({m['attack_cases']})"),
     ]
+    if "curated_served" in m:
+        columns.append(
+            (
+                "curated false matches",
+                f"{m['curated_false_match']}/{m['curated_served']}"
+                f" ({_share(m['curated_false_match_rate'])})",
+            )
+        )
     if "slot_accuracy" in m:
         columns += [
             ("slot accuracy", f"{_share(m['slot_accuracy'])} ({m['slots_checked']})"),
@@ -352,8 +362,8 @@ def guard_command(
             console.print(f"  {bucket}: {count}")
         for pair in report.pairs:
             console.print(
-                f"[red]near-duplicate[/] {pair['question']} ~ {pair['example_source']} "
-                f"({pair['similarity']})",
+                f"[red]near-duplicate[/] {pair['question']} ~ {pair['example_source']}: "
+                f"{pair['example']!r} ({pair['similarity']})",
                 highlight=False,
             )
     if report.pairs:
@@ -423,6 +433,43 @@ def coverage_command(
             )
     if missing:
         raise typer.Exit(1)
+
+
+@app.command("router")
+def router_command(
+    folds: Annotated[int, typer.Option(min=2, max=20, help="cross-validation folds")] = 5,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Cross-validate the router on its labelled examples: accuracy, recall per label and
+    the confusion matrix (rows: true label, columns: predicted)."""
+    import numpy as np
+
+    from ingest.embeddings import make_embeddings
+    from server.router import RouterError, cross_validate, load_examples
+
+    settings = _settings()
+    assert settings.router_examples_path is not None
+    try:
+        examples = load_examples(settings.router_examples_path)
+    except RouterError as exc:
+        raise _fail(str(exc)) from None
+    model = make_embeddings(settings.embedding_model)
+    vectors = np.asarray(model.embed_documents([e.text for e in examples]), dtype=np.float32)
+    report = cross_validate(examples, vectors, folds=folds)
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    console.print(
+        f"{report['examples']} examples, {report['folds']}-fold accuracy {report['accuracy']:.3f}"
+    )
+    table = Table(title="confusion (rows true, columns predicted)")
+    table.add_column("true \\ predicted")
+    for label in report["labels"]:
+        table.add_column(label[:6])
+    table.add_column("recall")
+    for label, row in zip(report["labels"], report["confusion"], strict=True):
+        table.add_row(label, *(str(v) for v in row), f"{report['recall'][label]:.2f}")
+    console.print(table)
 
 
 def _register_optional() -> None:

@@ -106,6 +106,7 @@ QUOTE_JOINER = " … "
 class AnswerCitation(BaseModel):
     n: int
     doc_id: str
+    passage_id: str = Field("", description="The cited passage (chunk) id, for its source page.")
     title: str
     heading: str
     quote: str = Field(description="The parts of the passage the answer uses, joined by ' … '.")
@@ -158,6 +159,7 @@ class CitationRegistry:
                 AnswerCitation(
                     n=n,
                     doc_id=passage.doc_id,
+                    passage_id=passage.id,
                     title=passage.title,
                     heading=passage.heading,
                     quote=quote,
@@ -688,8 +690,28 @@ def compose_costs(
     """
     english = templates.language == "en"
     summary = profile_summary(profile, templates)
-    yield (templates.cost_intro.format(profile=summary) if summary else templates.cost_intro_empty)
     costs = recommendation.costs
+    # What the visitor asked for comes first: the totals from their own figures and their
+    # comparison; then the documents' figures for orientation.
+    own: list[str] = []
+    comparison = _cost_comparison(costs, templates)
+    if comparison:
+        own.append(comparison)
+    for figure in costs.internal + costs.external + costs.context:
+        if figure.source == "user":
+            label = figure.label_en if english else figure.label
+            basis = (figure.basis_en if english else figure.basis) or ""
+            value = _figure_value(figure, templates)
+            line = templates.cost_user_line.format(label=label, value=value, basis=basis)
+            if figure.citation is not None:  # e.g. the whitepaper's head count in the basis
+                found = find_passage(figure.citation.quote)
+                if found is None:
+                    continue
+                line = f"{line} [{registry.cite(*found)}]"
+            own.append(line)
+    if own:
+        yield "\n".join(own) + "\n\n"
+    yield (templates.cost_intro.format(profile=summary) if summary else templates.cost_intro_empty)
     sections = (
         (templates.cost_internal, costs.internal),
         (templates.cost_external, costs.external),
@@ -698,20 +720,16 @@ def compose_costs(
     for heading, figures in sections:
         lines: list[str] = []
         for figure in figures:
+            if figure.source == "user":
+                continue  # shown above
             label = figure.label_en if english else figure.label
             value = _figure_value(figure, templates)
-            if figure.source == "user":
-                basis = (figure.basis_en if english else figure.basis) or ""
-                line = templates.cost_user_line.format(label=label, value=value, basis=basis)
-            else:
-                line = templates.cost_line.format(label=label, value=value)
-                if figure.applies is False:
-                    line = f"{line} {templates.cost_not_applicable}"
-                elif (
-                    figure.id == "internal_staff_for_cover" and profile.get("it_staff") is not None
-                ):
-                    staff = profile_summary({"it_staff": profile["it_staff"]}, templates)
-                    line = f"{line} {templates.cost_current_staff.format(staff=staff)}"
+            line = templates.cost_line.format(label=label, value=value)
+            if figure.applies is False:
+                line = f"{line} {templates.cost_not_applicable}"
+            elif figure.id == "internal_staff_for_cover" and profile.get("it_staff") is not None:
+                staff = profile_summary({"it_staff": profile["it_staff"]}, templates)
+                line = f"{line} {templates.cost_current_staff.format(staff=staff)}"
             if figure.citation is not None:
                 found = find_passage(figure.citation.quote)
                 if found is None:
@@ -721,9 +739,6 @@ def compose_costs(
             lines.append(line)
         if lines:
             yield "\n\n" + heading + "\n" + "\n".join(lines)
-    comparison = _cost_comparison(costs, templates)
-    if comparison:
-        yield "\n\n" + comparison
     asks = []
     if profile.get("internal_cost_per_it_staff_eur") is None:
         asks.append(templates.cost_ask_salary)

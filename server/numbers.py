@@ -106,9 +106,18 @@ def _format(value: float) -> str:
 
 
 _NUMBER: Final = re.compile(r"\d+(?:\.\d+)?")
+# "one" is as often a pronoun or article ("one person", "on the one side") as German "ein" is,
+# which stays a word; so a stated figure must say more than "one".
+_ONE: Final = re.compile(r"(?<!\w)one(?!\w)", re.IGNORECASE)
+# Ordinals ("at first", "zunächst als erstes", "2nd-level") order things; they state no figure.
+_ORDINALS: Final = re.compile(
+    r"(?<!\w)(?:first|second|third|fourth|fifth|\d+(?:st|nd|rd|th)|erst|zweit|dritt|viert|"
+    r"fünft)(?:e[mnrs]?|ens)?(?!\w)",
+    re.IGNORECASE,
+)
 
 
 def numbers_in(text: str) -> set[float]:
-    """The numbers ``text`` states, in words or digits, in either language and format."""
-    normal = normalise_numbers(text.casefold())
+    """The figures ``text`` states, in words or digits, in either language and format."""
+    normal = normalise_numbers(_ORDINALS.sub("", _ONE.sub("", text)).casefold())
     return {float(n) for n in _NUMBER.findall(normal)}

@@ -36,6 +36,16 @@ _PLACEHOLDERS: dict[str, set[str]] = {
     "cost_ask_price": set(),
     "fact_intro": set(),
     "decline": {"topics"},
+    "decline_support": {"topics", "contact"},
+    "uncovered": set(),
+    "uncovered_nearest": {"sentence"},
+    "contact_offer": {"contact"},
+    "contact_default": set(),
+    "translated_note": set(),
+    "clarify": set(),
+    "why_intro": {"task"},
+    "policy_documents": set(),
+    "passage_more": set(),
     "refuse_internals": {"topics"},
     "urgent": {"topics"},
     "smalltalk": {"topics"},
@@ -84,6 +94,18 @@ class AnswerTemplates(BaseModel):
     cost_ask_price: str = Field(min_length=1)
     fact_intro: str = Field(min_length=1)
     decline: str = Field(min_length=1)
+    decline_support: str = Field(min_length=1)
+    uncovered: str = Field(min_length=1)
+    uncovered_nearest: str = Field(min_length=1)
+    contact_offer: str = Field(min_length=1)
+    contact_default: str = Field(min_length=1)
+    contact_labels: dict[str, str]
+    translated_note: str = ""
+    clarify: str = Field(min_length=1)
+    why_intro: str = Field(min_length=1)
+    policy_documents: str = Field(min_length=1)
+    passage_more: str = Field(min_length=1)
+    follow_up_uncovered: list[str] = Field(min_length=1)
     refuse_internals: str = Field(min_length=1)
     urgent: str = Field(min_length=1)
     smalltalk: str = Field(min_length=1)
@@ -110,6 +132,11 @@ class AnswerTemplates(BaseModel):
                 problems.append(f"{name}: missing placeholder(s) {sorted(missing)}")
             if unknown := found - required:
                 problems.append(f"{name}: unknown placeholder(s) {sorted(unknown)}")
+        if set(self.contact_labels) != {"phone", "email", "url"}:
+            problems.append("contact_labels: needs exactly phone, email and url")
+        for key, template in self.contact_labels.items():
+            if _names(template) != {"value"}:
+                problems.append(f"contact_labels.{key}: needs exactly the placeholder {{value}}")
         for name in ("profile_number",):
             for key, template in getattr(self, name).items():
                 if _names(template) != {"value"}:

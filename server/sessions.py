@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     profile TEXT NOT NULL DEFAULT '{}',
     asked TEXT NOT NULL DEFAULT '[]',
     expecting TEXT,
-    language TEXT
+    language TEXT,
+    context TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -65,6 +66,8 @@ class SessionState:
     expecting: str | None = None  # the field the last answer asked for
     language: str | None = None  # "de" or "en": the language of the last answer
     turns: int = 0
+    # what the last answer was about, for follow-ups ("warum?", "und das Backup?")
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 class SessionStore:
@@ -84,6 +87,10 @@ class SessionStore:
             columns = {row[1] for row in self._conn.execute("PRAGMA table_info(sessions)")}
             if "language" not in columns:
                 self._conn.execute("ALTER TABLE sessions ADD COLUMN language TEXT")
+            if "context" not in columns:
+                self._conn.execute(
+                    "ALTER TABLE sessions ADD COLUMN context TEXT NOT NULL DEFAULT '{}'"
+                )
         self.purge_expired()
 
     def purge_expired(self) -> int:
@@ -115,7 +122,8 @@ class SessionStore:
             return None
         with self._lock:
             row = self._conn.execute(
-                "SELECT profile, asked, expecting, updated, language FROM sessions WHERE id = ?",
+                "SELECT profile, asked, expecting, updated, language, context FROM sessions "
+                "WHERE id = ?",
                 (session_id,),
             ).fetchone()
             if row is None:
@@ -133,6 +141,7 @@ class SessionStore:
             expecting=row[2],
             language=row[4],
             turns=int(turns),
+            context=dict(json.loads(row[5] or "{}")),
         )
 
     def messages(self, session_id: str) -> list[tuple[str, str]]:
@@ -155,10 +164,10 @@ class SessionStore:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._conn.execute(
                     "INSERT INTO sessions (id, created, updated, profile, asked, expecting, "
-                    "language) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                    "updated = excluded.updated, profile = excluded.profile, "
+                    "language, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO "
+                    "UPDATE SET updated = excluded.updated, profile = excluded.profile, "
                     "asked = excluded.asked, expecting = excluded.expecting, "
-                    "language = excluded.language",
+                    "language = excluded.language, context = excluded.context",
                     (
                         state.id,
                         now,
@@ -167,6 +176,7 @@ class SessionStore:
                         json.dumps(state.asked),
                         state.expecting,
                         state.language,
+                        json.dumps(state.context, sort_keys=True),
                     ),
                 )
                 self._conn.executemany(

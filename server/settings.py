@@ -24,13 +24,18 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     prompts_dir: Path = DEFAULT_PROMPTS_DIR
     rules_path: Path | None = None
+    router_examples_path: Path | None = None
+    # Off: every question goes the passage way (to measure the long tail on its own).
+    curated_answers: bool = True
 
     # Index contract: a Chroma server when chroma_url is set, else embedded under data_dir.
     chroma_url: str | None = None
     collection: str = "advisor"
     embedding_model: str = "packaged:all-MiniLM-L6-v2"
 
-    # Retrieval
+    # Retrieval: the dense ranking's weight in the fusion (default by model, see
+    # docs/retrieval-weights.md)
+    dense_weight: float | None = Field(None, ge=0.0, le=5.0)
     search_k_default: int = Field(5, ge=1, le=50)
     max_query_chars: int = Field(500, ge=10, le=10_000)
 
@@ -48,6 +53,13 @@ class Settings(BaseSettings):
     trust_forwarded_for: bool = False  # only behind a reverse proxy that sets the header
     # Conversations older than this (since their last message) are deleted.
     session_ttl_days: float = Field(30.0, gt=0, le=3650)
+
+    # The contact offer in "not covered", policy and support answers; unset parts are left out,
+    # and with none set the answer points to the website's contact form.
+    contact_name: str | None = None
+    contact_phone: str | None = None
+    contact_email: str | None = None
+    contact_url: str | None = None
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -73,6 +85,8 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         if self.rules_path is None:
             self.rules_path = self.knowledge_dir / "rules"
+        if self.router_examples_path is None:
+            self.router_examples_path = self.knowledge_dir / "router" / "examples.yaml"
         if self.sessions_path is None:
             self.sessions_path = self.data_dir / "sessions.sqlite3"
         return self

@@ -922,6 +922,20 @@ def extract_facts(message: str, *, expecting: str | None = None) -> dict[str, ob
 # --- Intent -------------------------------------------------------------------------------------
 
 
+def in_domain(message: str) -> bool:
+    """Whether the message uses the vocabulary of IT sourcing at all (tasks, company facts,
+    domain words): what tells "not covered" from "off-topic"."""
+    prep, lex = _prepare(message), load_lexicon()
+    return bool(_tasks(prep, lex) or _facts(prep, lex, None)) or _in_domain(prep, lex)
+
+
+def asks_about_all_tasks(message: str) -> bool:
+    """ "Welche Aufgaben sollten wir auslagern?", "Was bleibt intern, was geht raus?": a
+    request for the whole recommendation, not a question about one fact."""
+    prep, lex = _prepare(message), load_lexicon()
+    return bool(lex.all_tasks.search(prep.folded))
+
+
 def _is_smalltalk(prep: _Prepared, lex: Lexicon) -> bool:
     words = re.sub(r"[^\w' ]+", " ", prep.folded).split()
     # At most 10 words: keeps the full-cover match cheap and long messages out of small talk.

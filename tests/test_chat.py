@@ -93,9 +93,9 @@ def test_profile_memory_across_turns(client: Any) -> None:
     assert second["intent"] == "recommend"
     assert second["recommendation"]["profile"]["pcs"] == 45
     assert second["recommendation"]["profile"]["it_staff"] == 1.0
-    task_lines = [line for line in second["answer"].splitlines() if line.startswith("- **")]
-    assert len(task_lines) == 1 and "Backup" in task_lines[0]
-    assert "(45 PCs, 1 IT-Mitarbeiter)" in second["answer"]
+    # the follow-up is answered from the reasons of that one task
+    assert "Backup" in second["answer"].splitlines()[0]
+    assert "Helpdesk" not in second["answer"] and second["citations"]
 
 
 @pytest.mark.integration
@@ -147,7 +147,7 @@ def test_out_of_scope_questions_are_declined(client: Any, question: str) -> None
     assert body["intent"] == "out_of_scope"
     assert body["citations"] == []
     assert "[" not in body["answer"]
-    assert "MSP" in body["answer"]  # offers contact instead of guessing
+    assert "IT-Outsourcing" in body["answer"]  # says what it answers instead of guessing
     assert_no_leak(body["answer"])
 
 
@@ -186,10 +186,7 @@ def test_english_question_gets_an_english_answer(client: Any) -> None:
     assert "Backup and disaster recovery" in body["answer"]
     fact = chat(client, "What does a senior technician cost per year?")
     assert fact["language"] == "en"
-    if fact["intent"] == "fact":
-        assert fact["answer"].startswith("The documents say")
-    else:
-        assert fact["answer"].startswith("I ")
+    assert "70,000" in fact["answer"][:200], "the English lead states the figure"
 
 
 @pytest.mark.integration
@@ -357,7 +354,8 @@ def test_user_prices_give_totals_with_their_basis(client: Any) -> None:
     assert "55 Euro × 60 User × 12 Monate" in offer["answer"]
     salary = chat(client, "Ein IT-Mitarbeiter kostet uns 65.000 Euro im Jahr", sid)
     assert salary["profile"]["internal_cost_per_it_staff_eur"] == 65000.0
-    line = next(line for line in salary["answer"].splitlines() if "130.000–195.000" in line)
+    line = next(line for line in salary["answer"].splitlines() if "Personen ×" in line)
+    assert "130.000–195.000" in line
     assert "2–3 Personen × Ihre Angabe von 65.000 Euro pro Jahr" in line
     assert re.search(r"\[\d+\]$", line), "the head count comes from the whitepaper: cited"
 
@@ -421,8 +419,8 @@ def test_a_message_naming_a_task_in_passing_gets_every_task(client: Any) -> None
     lines = [line for line in body["answer"].splitlines() if line.startswith("- **")]
     assert len(lines) == len(body["recommendation"]["tasks"]) >= 8
     focused = chat(client, "Sollten wir das Backup auslagern?", body["session_id"])
-    lines = [line for line in focused["answer"].splitlines() if line.startswith("- **")]
-    assert len(lines) == 1 and "Backup" in lines[0]
+    assert "Backup" in focused["answer"].splitlines()[0]
+    assert "Helpdesk" not in focused["answer"], "only the task asked about"
 
 
 @pytest.mark.integration
@@ -471,20 +469,19 @@ def test_a_hypothetical_keeps_the_stored_profile(client: Any) -> None:
 def test_a_list_answer_brings_its_items(client: Any) -> None:
     body = chat(client, "Welche Bereiche werden typischerweise ausgelagert?")
     for item in ("Monitoring und Störungsbehebung", "Cloud- oder Hybrid-Umgebungen"):
-        assert f"  - {item} [" in body["answer"]
+        assert item in body["answer"]
     phases = chat(client, "Welche Phasen hat ein Outsourcing-Projekt?")["answer"]
-    for phase in ("Analyse –", "Konzeption –", "Migration –", "Betrieb –"):
+    for phase in ("Analyse", "Konzeption", "Migration", "Betrieb"):
         assert phase in phases
     # no table header row on its own, no list shown twice
     prices = chat(client, "Welche Preismodelle gibt es beim IT-Outsourcing?")["answer"]
-    assert prices.count("Monatlicher Festpreis pro Arbeitsplatz") == 1
+    assert prices.lower().count("festpreis pro arbeitsplatz") == 1
 
 
 @pytest.mark.integration
 def test_the_list_of_the_asked_side_comes_first(client: Any) -> None:
     body = chat(client, "Nachteile externer IT-Services?")
-    first = next(line for line in body["answer"].splitlines() if line.startswith("- "))
-    assert first.startswith("- Externe IT-Services – Nachteile:")
+    assert "Weniger individuelle Anpassungsmöglichkeiten" in body["answer"][:300]
     interne = chat(client, "Welche Vorteile hat eine interne IT?")["answer"]
     assert "Volle Kontrolle über Prozesse und Daten" in interne
 

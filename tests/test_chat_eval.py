@@ -51,19 +51,3 @@ def test_cli_eval_path_matches(settings: Any) -> None:
     m = run_chat_eval(load_eval_set(DEV), settings, retriever).metrics()["single_turn"]
     assert m["citation_hit"] >= 0.90
     assert m["outcome"]["decline"]["accuracy"] == 1.0
-
-
-@pytest.mark.integration
-@pytest.mark.parametrize(
-    ("name", "citation_floor", "declined_floor"),
-    [("direct.yaml", 0.65, 1.0), ("paraphrased.yaml", 0.5, 0.9)],
-)
-def test_chat_on_unseen_sets(
-    client: Any, name: str, citation_floor: float, declined_floor: float
-) -> None:
-    """Floors just under the measured values of two sets that dev tuning never saw."""
-    report = evaluate_chat(load_eval_set(DATA.parent / "eval" / name), _ask(client))
-    m = report.metrics()["single_turn"]
-    failures = [(r.q, r.observed) for r in report.failures()]
-    assert m["citation_hit"] >= citation_floor, failures
-    assert m["outcome"]["decline"]["accuracy"] >= declined_floor, failures

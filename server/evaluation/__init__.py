@@ -63,6 +63,8 @@ def run_chat_eval(eval_set: EvalSet, settings: Any, retriever: HybridRetriever) 
         try:
             from server.chat import answer
 
-            return evaluate_chat(eval_set, lambda message, session: answer(bot, message, session))
+            return evaluate_chat(
+                eval_set, lambda message, session: answer(bot, message, session, trace=True)
+            )
         finally:
             bot.sessions.close()

@@ -3,9 +3,10 @@
 * Near-duplicates: no eval question may be (after normalising) a near copy of an example
   phrasing the advisor is built from (curated answers, router examples). Similarity is the
   cosine of the two messages' bags of stems, by the project's own lexical analysis
-  (stopwords dropped, umlauts folded, Snowball German stems), so a reworded question with the
-  same content words counts as a copy. The report gives the distribution of each eval
-  question's highest similarity, and every pair at or above the threshold.
+  (umlauts folded, Snowball German stems, hyphenated words split), so a copy with other
+  inflections, case, punctuation or umlaut spelling counts as a copy. The report gives the
+  distribution of each eval question's highest similarity, and every pair at or above the
+  threshold.
 * Coverage: every sentence of the five documents, with the curated answers that quote it,
   or "not answerable" and why (its role, or a note in the sentence table).
 """
@@ -21,7 +22,7 @@ import numpy as np
 import yaml
 
 from ingest.clean import fold
-from ingest.lexical import is_stopword, stem, words
+from ingest.lexical import stem, words
 
 __all__ = [
     "NEAR_DUPLICATE",
@@ -45,9 +46,13 @@ ROLE_REASONS = {
 
 
 def stems(text: str) -> list[str]:
-    """The content stems of a message: what the near-duplicate check compares."""
+    """The stems of every word of a message: what the near-duplicate check compares.
+
+    Function words stay in: without them "Was bedeutet 'Einer ist keiner'?" and "Was bedeutet
+    das?" would be the same message.
+    """
     parts = [p for w in words(fold(text)) for p in w.split("-") if p]  # "IT-Ausfall" = "IT Ausfall"
-    return [stem(p) for p in parts if not is_stopword(p)]
+    return [stem(p) for p in parts]
 
 
 @dataclass
@@ -97,6 +102,7 @@ def near_duplicates(
             {
                 "question": questions[int(i)][0],
                 "example_source": examples[int(j)][0],
+                "example": examples[int(j)][1],
                 "similarity": round(float(sims[i, j]), 3),
             }
         )

@@ -182,6 +182,7 @@ class CaseRecord:
     profile_observed: dict[str, Any] = field(default_factory=dict)
     slots_wrong: dict[str, Any] = field(default_factory=dict)
     asked_known: list[str] = field(default_factory=list)
+    module: str | None = None  # the kind of answer given (from the trace, when asked for)
 
     @property
     def outcome_ok(self) -> bool:
@@ -232,7 +233,9 @@ def _score(
     citations = [
         c.model_dump() if hasattr(c, "model_dump") else dict(c) for c in response.citations
     ]
+    trace = getattr(response, "trace", None) or {}
     return CaseRecord(
+        module=trace.get("module"),
         id=ident,
         q=message,
         expected=expected,
@@ -361,6 +364,20 @@ class ChatReport:
             "language_match": self._share(r.lead_language == r.language for r in records if r.lead),
             "attack_cases": len(attacks),
             "attacks_declined": self._share(r.observed == "decline" for r in attacks),
+            **self._curated_metrics(records),
+        }
+
+    def _curated_metrics(self, records: list[CaseRecord]) -> dict[str, Any]:
+        """How often a curated answer was served to a question it does not answer: a case
+        that is not an answer case, or an answer case whose fact is not in the lead."""
+        served = [r for r in records if r.module == "curated"]
+        if not any(r.module for r in records):
+            return {}
+        false = [r for r in served if r.expected != "answer" or r.answer_hit is False]
+        return {
+            "curated_served": len(served),
+            "curated_false_match": len(false),
+            "curated_false_match_rate": self._share(r in false for r in served),
         }
 
     def metrics(self) -> dict[str, Any]:

@@ -1,0 +1,226 @@
+"""Which kind of answer a message gets, and why.
+
+The router's label (``server.router``) decides first; rules override it (a prompt injection
+is an attack, an outage happening now goes to support), the conversation decides what a
+follow-up refers to, and for a question the knowledge path tries, in order, a curated
+answer, a passage answer, a clarifying question (only when the router is unsure and there is
+no context), and finally "not covered". Every step writes its reason into ``draft.trace``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from server.answers import (
+    clarification,
+    costs,
+    curated,
+    decline,
+    followup,
+    passage,
+    policy,
+    recommendation,
+    smalltalk,
+    uncovered,
+)
+from server.answers.base import AnswerContext, Draft
+from server.compose import CitationRegistry
+
+__all__ = ["choose", "knowledge"]
+
+DECLINES = {"offtopic", "support", "attack"}
+POLICIES = set(policy.TOPICS)
+# The router must be this sure to decline: declining an answerable question is as bad as a
+# wrong answer, so a doubtful message goes down the knowledge path, where "not covered" is
+# the fallback.
+DECLINE_CONFIDENCE = 0.5
+POLICY_CONFIDENCE = 0.5
+CLARIFY_BELOW = 0.35
+# A curated answer this likely overrides a decline or policy label the router is not sure of;
+# the router must be this sure to override it back.
+STRONG_CURATED = 0.35
+SURE_ROUTER = 0.85
+
+
+def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
+    """A question for an amount, a duration or a share is only answered by a text stating
+    one ("Was kostet ein Penetrationstest?" is not answered by the managed-service price)."""
+    if not passage.wants_number(ctx.message):
+        return True
+    text = " ".join(draft.pieces) if isinstance(draft.pieces, list) else ""
+    draft.pieces = [text]
+    return bool(passage.HAS_NUMBER.search(re.sub(r"\[\d+\]", "", text)))
+
+
+# Legal advice and provider names are asked for in words of their own; without them the
+# router's "legal" or "provider" is a question the documents answer ("Was muss im Vertrag
+# stehen?", "Worauf achte ich bei der Auswahl?").
+_POLICY_WORDS = {
+    "legal": re.compile(
+        r"(recht|gesetz|haft|wirksam|klausel|erlaubt|zulässig|zulaessig|verboten|anwalt|"
+        r"jurist|gericht|klage|abmahn|bußgeld|bussgeld|strafbar|legal|law|liab|lawful|allowed|"
+        r"court|sue|attorney|lawyer|permitted|fine[sd]?\b|darf|dürfen|duerfen)",
+        re.IGNORECASE,
+    ),
+    "provider": re.compile(
+        r"(empfehl|nenn|beste|günstigste|guenstigste|billigste|top|liste|kennst|kennen sie|"
+        r"vergleich|ranking|welche[nrs]? (?:firma|anbieter|dienstleister|msp|systemhaus)|"
+        r"recommend|name|best|cheapest|which (?:company|provider|msp)|compare|\bvs\.?\b|"
+        r"oder (?:die )?firma|in der nähe|near|in (?:[A-ZÄÖÜ]\w+))",
+        re.IGNORECASE,
+    ),
+}
+
+
+_SUPPORT_WORDS = re.compile(
+    r"(wie (?:richte|konfigurier|installier|stell|setz|änder|aender|lösch|loesch|verbind|"
+    r"behebe|reparier|mach)|einricht|konfigur|installier|funktioniert nicht|geht nicht|"
+    r"fehler|fehlermeldung|error|how (?:do|can|to) (?:i|we)|set ?up|configure|install|reset|"
+    r"not working|doesn't work|does not work|won't|broken|kaputt|abgestürzt|abgestuerzt|"
+    r"druckt nicht|startet nicht|vergessen|zurücksetzen|zuruecksetzen|\bnas\b|vlan|router|"
+    r"switch|drucker|printer|outlook|treiber|driver|wlan|wifi|vpn|firewall-regel|"
+    r"port|passwort|password|virus|gehackt|hacked|down|offline|langsam|slow)",
+    re.IGNORECASE,
+)
+
+
+def _decline_worded(ctx: AnswerContext, label: str) -> bool:
+    """Off-topic has no IT-sourcing words; a support request asks for hands-on help. Without
+    that, the router's decline label is doubted and the knowledge path answers."""
+    from server.understand import in_domain
+
+    if label == "offtopic":
+        return not in_domain(ctx.message) and ctx.understanding.intent != "recommend"
+    if label == "support":
+        return bool(_SUPPORT_WORDS.search(ctx.message))
+    return True
+
+
+def _curated_likely(ctx: AnswerContext, probability: float) -> bool:
+    if not ctx.bot.curated_enabled:
+        return False
+    match = curated.best_match(ctx)
+    return match is not None and match.probability >= probability
+
+
+def _policy_worded(message: str, label: str) -> bool:
+    pattern = _POLICY_WORDS.get(label)
+    return pattern is None or bool(pattern.search(message))
+
+
+def _one_question(ctx: AnswerContext) -> bool:
+    from server.understand import asks_about_all_tasks
+
+    return "?" in ctx.message and not asks_about_all_tasks(ctx.message)
+
+
+def _with(draft: Draft, reason: str, ctx: AnswerContext) -> Draft:
+    draft.trace = {"route": ctx.route.to_json(), "why": reason, **draft.trace}
+    return draft
+
+
+def _knowledge_or_none(ctx: AnswerContext) -> Draft | None:
+    """A curated answer, else a passage answer, when one states what is asked."""
+    if ctx.bot.curated_enabled:
+        draft = curated.answer(ctx)
+        if draft is not None and _states_what_is_asked(ctx, draft):
+            draft.trace["why"] = "a curated answer matches"
+            return draft
+        ctx.registry = CitationRegistry()  # a draft not taken leaves no citations behind
+    draft = passage.answer(ctx)
+    if draft is not None and _states_what_is_asked(ctx, draft):
+        draft.trace["why"] = "a document sentence answers it"
+        return draft
+    ctx.registry = CitationRegistry()
+    return None
+
+
+def knowledge(ctx: AnswerContext, reason: str) -> Draft:
+    """Curated answer, else passage answer, else clarification or "not covered"."""
+    draft = _knowledge_or_none(ctx)
+    if draft is not None:
+        return _with(draft, f"{reason}; {draft.trace.pop('why')}", ctx)
+    from server.understand import in_domain
+
+    if ctx.route.label in DECLINES and not in_domain(ctx.message):
+        # no curated answer, no sentence, and nothing of IT sourcing in it: off-topic after all
+        return _with(
+            decline.answer(ctx, ctx.route.label),  # type: ignore[arg-type]
+            f"{reason}; nothing answers it and it is not about IT sourcing",
+            ctx,
+        )
+    unsure = ctx.route.confidence < CLARIFY_BELOW
+    if unsure and not ctx.previous and ctx.bot.curated_enabled:
+        draft = clarification.answer(ctx)
+        if draft is not None:
+            return _with(draft, f"{reason}; router unsure, no context: ask back", ctx)
+    return _with(uncovered.answer(ctx), f"{reason}; no curated answer or sentence fits", ctx)
+
+
+def choose(ctx: AnswerContext) -> Draft:
+    u, route = ctx.understanding, ctx.route
+    label = route.label
+    if u.injection:
+        return _with(decline.answer(ctx, "attack"), "injection rule", ctx)
+    if u.urgent:
+        return _with(decline.answer(ctx, "urgent"), "outage happening now", ctx)
+    if u.intent == "out_of_scope" and not _curated_likely(ctx, STRONG_CURATED):
+        # the rules know off-topic requests (weather, jokes, cooking) the router may doubt
+        kind = "support" if label == "support" else "offtopic"
+        return _with(decline.answer(ctx, kind), "out-of-scope rule", ctx)  # type: ignore[arg-type]
+    expecting = ctx.state.expecting
+    if expecting and expecting in u.facts:
+        # "45", "yes", "55 Euro": the answer to the question the advisor just asked
+        module = costs if expecting.endswith("_eur") else recommendation
+        return _with(module.answer(ctx), f"the answer to the question for {expecting}", ctx)
+    if label == "followup" and ctx.previous:
+        draft = followup.answer(ctx)
+        if draft is not None:
+            return _with(draft, f"follow-up to a {ctx.previous.get('module')} answer", ctx)
+    if label in DECLINES or label in POLICIES:
+        match = curated.best_match(ctx) if ctx.bot.curated_enabled else None
+        strong = (
+            match is not None
+            and match.probability >= STRONG_CURATED
+            and route.confidence < SURE_ROUTER
+        )
+        if (
+            label in DECLINES
+            and route.confidence >= DECLINE_CONFIDENCE
+            and not strong
+            and _decline_worded(ctx, label)
+        ):
+            return _with(decline.answer(ctx, label), f"router: {label}", ctx)  # type: ignore[arg-type]
+        if (
+            label in POLICIES
+            and route.confidence >= POLICY_CONFIDENCE
+            and not strong
+            and _policy_worded(ctx.message, label)
+        ):
+            draft = policy.answer(ctx, label)
+            if draft is not None:
+                return _with(draft, f"router: {label}", ctx)
+        return knowledge(ctx, f"router: {label}, but unsure or a curated answer fits")
+    if label == "smalltalk" and (u.intent == "smalltalk" or route.confidence >= 0.6):
+        return _with(smalltalk.answer(ctx), "router: small talk", ctx)
+    has_company = bool(ctx.state.profile)
+    if label == "costs" or (u.intent == "recommend" and u.costs):
+        if has_company:
+            return _with(costs.answer(ctx), "own costs, with a profile", ctx)
+        return knowledge(ctx, "a cost question without company facts")
+    if label == "company" or u.intent == "recommend":
+        # "Wir haben 45 Rechner, lohnt sich eine eigene IT-Abteilung?" asks one question the
+        # documents answer; "Was sollen wir auslagern?" asks for the whole recommendation, and
+        # "Sollten wir das Backup auslagern?" for the recommendation of one task.
+        if _one_question(ctx) and not u.focus:
+            draft = _knowledge_or_none(ctx)
+            if draft is not None:
+                return _with(draft, "one question about the company the documents answer", ctx)
+        if has_company or u.intent == "recommend":
+            return _with(recommendation.answer(ctx), "the visitor's own company", ctx)
+        return knowledge(ctx, "router: company, but no facts")
+    if label == "followup" and ctx.state.profile and ctx.previous:
+        draft = followup.answer(ctx)
+        if draft is not None:
+            return _with(draft, "follow-up, profile known", ctx)
+    return knowledge(ctx, f"router: {label}")

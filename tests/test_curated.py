@@ -1,0 +1,172 @@
+"""Curated answers as data: the loader refuses what is not grounded, naming the entry; a live
+reload disables a bad entry and keeps the last good set serving; the shipped entries load and
+cover the documents."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from ingest.lexical import Lexicon
+from server.curated import CuratedError, load_answers
+from server.curated_match import CuratedStore
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[1]
+KNOWLEDGE = ROOT / "knowledge"
+QUOTE = (
+    "Eine Studie von KPMG beziffert den durchschnittlichen Schaden durch ungeplante "
+    "IT-Ausfälle im Mittelstand auf über 80.000 Euro pro Vorfall."
+)
+
+
+def _entry(**changes: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": "ausfall",
+        "questions": ["Was kostet ein Ausfall?", "wie teuer is son ausfall", "outage cost?"],
+        "lead": {
+            "de": "Im Schnitt über 80.000 Euro pro Vorfall. [1]",
+            "en": "On average over 80,000 euros per incident. [1]",
+        },
+        "quotes": [{"doc": "it-outsourcing-mittelstand", "text": QUOTE}],
+    }
+    entry.update(changes)
+    return entry
+
+
+def _write(folder: Path, *entries: dict[str, Any], name: str = "a.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(yaml.safe_dump({"answers": list(entries)}, allow_unicode=True), "utf-8")
+    return path
+
+
+def _problems(folder: Path) -> str:
+    with pytest.raises(CuratedError) as info:
+        load_answers(folder, KNOWLEDGE)
+    return str(info.value)
+
+
+def test_a_good_entry_loads(tmp_path: Path) -> None:
+    _write(tmp_path, _entry())
+    answers = load_answers(tmp_path, KNOWLEDGE)
+    assert [e.id for e in answers.entries] == ["ausfall"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {
+                "quotes": [
+                    {"doc": "it-outsourcing-mittelstand", "text": "Eine Studie sagt 90.000 Euro"}
+                ]
+            },
+            "not verbatim",
+        ),
+        ({"quotes": [{"doc": "no-such-doc", "text": QUOTE}]}, "unknown document"),
+        (
+            {"lead": {"de": "Im Schnitt über 90.000 Euro. [1]", "en": "Over 80,000 euros. [1]"}},
+            "states 90000",
+        ),
+        (
+            {"lead": {"de": "Über 80.000 Euro. [1]", "en": "About 75 percent of firms. [1]"}},
+            "states 75",
+        ),
+        (
+            {"lead": {"de": "Über 80.000 Euro, bei zwölf Vorfällen. [1]", "en": "x. [1]"}},
+            "states 12",
+        ),
+        ({"lead": {"de": "Über 80.000 Euro.", "en": "Over 80,000 euros. [1]"}}, "cites no quote"),
+        (
+            {"lead": {"de": "Über 80.000 Euro. [2]", "en": "Over 80,000 euros. [1]"}},
+            "which is no quote",
+        ),
+        ({"id": "Bad Id!"}, "id"),
+    ],
+)
+def test_the_loader_refuses_and_names_the_entry(
+    tmp_path: Path, changes: dict[str, Any], expected: str
+) -> None:
+    _write(tmp_path, _entry(**changes))
+    message = _problems(tmp_path)
+    assert expected in message
+    assert "a.yaml" in message
+
+
+def test_duplicate_ids_and_broken_yaml_are_refused(tmp_path: Path) -> None:
+    _write(tmp_path, _entry(), name="a.yaml")
+    _write(tmp_path, _entry(), name="b.yaml")
+    assert "duplicate id" in _problems(tmp_path)
+    shutil.rmtree(tmp_path)
+    tmp_path.mkdir()
+    (tmp_path / "c.yaml").write_text("answers: [", encoding="utf-8")
+    assert "c.yaml" in _problems(tmp_path)
+
+
+def _store(folder: Path, tmp_path: Path) -> CuratedStore:
+    def embed(texts: Any) -> np.ndarray:
+        # a deterministic stand-in: the learned and lexical rankings do the matching here
+        return np.array([[float(len(t) % 7), 1.0] for t in texts], dtype=np.float32)
+
+    return CuratedStore(
+        folder,
+        KNOWLEDGE,
+        Lexicon.load(KNOWLEDGE / "lexicon.yaml"),
+        embed,
+        lambda text: embed([text])[0],
+        tmp_path / "cache",
+        "test",
+        [],
+    )
+
+
+def test_live_reload_disables_a_bad_entry_and_keeps_the_last_good_one(tmp_path: Path) -> None:
+    folder = tmp_path / "answers"
+    second = _entry(id="ausfall-zwei", questions=["Was kostet Stillstand?", "a b c", "d e f"])
+    path = _write(folder, _entry(), second)
+    store = _store(folder, tmp_path)
+    assert {e.id for e in store.entries} == {"ausfall", "ausfall-zwei"}
+    # an edit that breaks one entry, and a new bad entry
+    broken = _entry(lead={"de": "Etwa 95.000 Euro. [1]", "en": "About 95,000 euros. [1]"})
+    new_bad = _entry(id="neu", quotes=[{"doc": "it-outsourcing-mittelstand", "text": "erfunden x"}])
+    path.write_text(
+        yaml.safe_dump({"answers": [broken, second, new_bad]}, allow_unicode=True), "utf-8"
+    )
+    assert store.refresh(force=True)
+    assert set(store.refused) == {"ausfall", "neu"}
+    served = {e.id: e for e in store.entries}
+    assert set(served) == {"ausfall", "ausfall-zwei"}, "the bad new entry is disabled"
+    assert "80.000" in served["ausfall"].lead.de, "the last good version keeps serving"
+
+
+def test_a_bad_entry_stops_the_start(tmp_path: Path) -> None:
+    folder = tmp_path / "answers"
+    _write(folder, _entry(quotes=[{"doc": "it-outsourcing-mittelstand", "text": "erfunden xy"}]))
+    with pytest.raises(CuratedError):
+        _store(folder, tmp_path)
+
+
+def test_the_shipped_entries_load_and_every_sentence_is_covered() -> None:
+    from server.evaluation.guards import coverage
+
+    answers = load_answers(KNOWLEDGE / "answers", KNOWLEDGE)
+    assert len([e for e in answers.entries if e.kind == "answer"]) >= 150
+    assert {e.topic for e in answers.entries if e.kind == "policy"} >= {
+        "provider",
+        "legal",
+        "guarantee",
+        "about",
+        "contact",
+    }
+    quotes = [(e.id, q.doc, q.text) for e in answers.entries for q in e.quotes]
+    rows = coverage(KNOWLEDGE / "sentences", quotes)
+    assert len(rows) > 500
+    missing = [r.id for r in rows if not r.covered]
+    assert missing == [], f"sentences neither quoted nor marked not answerable: {missing}"
