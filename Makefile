@@ -42,7 +42,14 @@ eval: ingest
 bench: install
 	$(BIN)/python docs/benchmark.py
 
-test: install
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@/usr/bin/chromium --version
+
+test: install browser
 	$(BIN)/ruff check server ingest tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

@@ -41,6 +41,34 @@ def _ms(values: list[float]) -> str:
     return f"median {statistics.median(values) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
 
 
+def _teams(client: object, secret: str) -> tuple[str, str]:
+    """Signed Teams activities, each a new question (no replay), timed end to end."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    timings = []
+    for i, q in enumerate(QUERIES * 3):
+        body = json.dumps(
+            {
+                "type": "message",
+                "id": f"bench-{i}",
+                "text": f"<at>IT-Berater</at> {q}",
+                "conversation": {"id": f"19:bench-{i}"},
+            }
+        ).encode()
+        digest = hmac.new(base64.b64decode(secret), body, hashlib.sha256).digest()
+        headers = {
+            "authorization": "HMAC " + base64.b64encode(digest).decode(),
+            "content-type": "application/json",
+        }
+        t = time.perf_counter()
+        client.post("/api/teams", content=body, headers=headers).raise_for_status()  # type: ignore[attr-defined]
+        timings.append(time.perf_counter() - t)
+    return (f"POST /api/teams, signed activities ({len(timings)} requests)", _ms(timings))
+
+
 def main() -> None:
     from fastapi.testclient import TestClient
 
@@ -53,21 +81,32 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         # No rate limit: the benchmark sends hundreds of requests from one client.
+        import base64
+        import secrets
+
+        teams_secret = base64.b64encode(secrets.token_bytes(32)).decode()
         settings = Settings(
-            data_dir=Path(tmp), sessions_path=Path(tmp) / "s.sqlite3", rate_limit=""
+            data_dir=Path(tmp),
+            sessions_path=Path(tmp) / "s.sqlite3",
+            rate_limit="",
+            teams_secret=teams_secret,
         )
         config = index_config(settings)
         start = time.perf_counter()
         first = ingest(settings.knowledge_dir, config)
         rows.append(
-            ("full ingest (5 documents, model load included)",
-             f"{time.perf_counter() - start:.1f} s, {first.chunks} chunks embedded")
+            (
+                "full ingest (5 documents, model load included)",
+                f"{time.perf_counter() - start:.1f} s, {first.chunks} chunks embedded",
+            )
         )
         start = time.perf_counter()
         again = ingest(settings.knowledge_dir, config)
         rows.append(
-            ("no-change re-ingest",
-             f"{(time.perf_counter() - start) * 1000:.0f} ms, {again.embedded} embedded")
+            (
+                "no-change re-ingest",
+                f"{(time.perf_counter() - start) * 1000:.0f} ms, {again.embedded} embedded",
+            )
         )
 
         index = PassageIndex(config)
@@ -97,8 +136,7 @@ def main() -> None:
                             client.post("/api/chat", json={"message": q}).raise_for_status()
                             chat.append(time.perf_counter() - t)
                     rows.append(
-                        (f"POST /api/chat, deterministic, {kind} ({len(chat)} requests)",
-                         _ms(chat))
+                        (f"POST /api/chat, deterministic, {kind} ({len(chat)} requests)", _ms(chat))
                     )
                 first, done = [], []
                 for _ in range(ROUNDS // 5 or 1):
@@ -112,12 +150,16 @@ def main() -> None:
                                     first.append(time.perf_counter() - t)
                                 elif line == "event: done":
                                     done.append(time.perf_counter() - t)
-                rows.append((f"POST /api/chat/stream, first delta ({len(first)} streams)",
-                             _ms(first)))
+                rows.append(
+                    (f"POST /api/chat/stream, first delta ({len(first)} streams)", _ms(first))
+                )
                 rows.append((f"POST /api/chat/stream, done ({len(done)} streams)", _ms(done)))
+                rows.append(_teams(client, teams_secret))
 
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}\n")
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}\n"
+    )
     print("| measurement | result |\n| --- | --- |")
     for name, value in rows:
         print(f"| {name} | {value} |")

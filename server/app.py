@@ -69,11 +69,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         trust_forwarded=settings.trust_forwarded_for,
     )
 
-    from server.routes import chat, recommend, search
+    from fastapi.middleware.cors import CORSMiddleware
+
+    from server.security import SecurityHeaders, cors_origins
+
+    # Outermost first: CORS answers preflights before the guard counts them; the security
+    # headers land on every response, refusals included.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=cors_origins(settings.allowed_origins, settings.public_url),
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Content-Type", "Accept", "Idempotency-Key"],
+        expose_headers=["Retry-After"],
+        allow_credentials=False,
+        max_age=600,
+    )
+    app.add_middleware(SecurityHeaders)
+
+    from server.routes import chat, recommend, search, staff, teams, web
 
     app.include_router(search.router)
     app.include_router(recommend.router)
     app.include_router(chat.router)
+    app.include_router(teams.router)
+    app.include_router(staff.router)
+    app.include_router(web.router)  # last: its /{name} must not shadow the API
     return app
 
 

@@ -7,6 +7,7 @@ the same events into one :class:`ChatResponse`, so the JSON route, the SSE route
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -40,6 +41,7 @@ __all__ = [
     "answer",
     "collect",
     "open_chatbot",
+    "replay",
     "stream",
 ]
 
@@ -159,6 +161,11 @@ def open_chatbot(
     cache = settings.data_dir / "cache"
     assert settings.router_examples_path is not None
     router = Router.load_or_train(settings.router_examples_path, cache, model, embed_many)
+    sessions = SessionStore(
+        sessions_path or settings.sessions_path, ttl_seconds=settings.session_ttl_days * 86_400
+    )
+    from server.staff import edited_entries
+
     curated = CuratedStore(
         settings.knowledge_dir / "answers",
         settings.knowledge_dir,
@@ -168,12 +175,10 @@ def open_chatbot(
         cache,
         model,
         texts,
+        overrides=lambda: edited_entries(sessions),  # staff edits, live at once
     )
     table = SentenceTable.load(settings.knowledge_dir)
     sentence_index = SentenceIndex(table, lexicon, embed_many, cache, model, texts)
-    sessions = SessionStore(
-        sessions_path or settings.sessions_path, ttl_seconds=settings.session_ttl_days * 86_400
-    )
     return Chatbot(
         settings,
         retriever,
@@ -234,9 +239,17 @@ def _citation_check(text: str, citations: list[AnswerCitation]) -> None:
 
 
 def stream(
-    bot: Chatbot, message: Any, session_id: str | None, *, trace: bool = False
+    bot: Chatbot,
+    message: Any,
+    session_id: str | None,
+    *,
+    trace: bool = False,
+    replay_key: str | None = None,
 ) -> Iterator[ChatEvent]:
-    """Validate at once (raising ChatError / UnknownSessionError), then return the events."""
+    """Validate at once (raising ChatError / UnknownSessionError), then return the events.
+
+    With ``replay_key`` the whole response is stored with the turn (one transaction), so a
+    retry with that key is answered from it (:func:`replay`) instead of a second turn."""
     text = _check_message(message, bot.settings)
     if session_id is not None:
         state = bot.sessions.get(session_id)
@@ -244,7 +257,7 @@ def stream(
             raise UnknownSessionError(f"unknown session id {session_id}")
     else:
         state = SessionState(id=new_session_id())
-    return _events(bot, text, state, trace)
+    return _events(bot, text, state, trace, replay_key)
 
 
 def _understand(bot: Chatbot, message: str, state: SessionState) -> Understanding:
@@ -259,13 +272,19 @@ def _understand(bot: Chatbot, message: str, state: SessionState) -> Understandin
 
 
 def _events(
-    bot: Chatbot, message: str, state: SessionState, with_trace: bool
+    bot: Chatbot,
+    message: str,
+    state: SessionState,
+    with_trace: bool,
+    replay_key: str | None = None,
 ) -> Iterator[ChatEvent]:
     from server.answers.base import AnswerContext
     from server.answers.dispatch import choose
 
     started = time.perf_counter()
+    timings: dict[str, float] = {}
     understanding = _understand(bot, message, state)
+    timings["understand"] = time.perf_counter()
     # "45" or "OK" tell no language: they continue in the conversation's
     spoken = understanding.language if understanding.language_sure else state.language
     language: Literal["de", "en"] = "en" if (spoken or understanding.language) == "en" else "de"
@@ -273,7 +292,9 @@ def _events(
     if not understanding.injection:
         state.profile = _merge(state.profile, understanding.facts)
     vector = bot.embed(message)  # one embedding: router, curated matcher, retrieval
+    timings["embed"] = time.perf_counter()
     route = bot.router.classify(message, vector)
+    timings["route"] = time.perf_counter()
     ctx = AnswerContext(
         bot=bot,
         message=message,
@@ -286,6 +307,7 @@ def _events(
         previous=dict(state.context),
     )
     draft = choose(ctx)
+    timings["answer"] = time.perf_counter()
     state.expecting = None
     if draft.asked:
         state.asked += [f for f in draft.asked if f not in state.asked]
@@ -332,12 +354,34 @@ def _events(
     _citation_check(answer_text, citations)
     yield ChatEvent("citations", {"citations": [c.model_dump() for c in citations]})
     state.context = {**draft.context, "clarified": bool(draft.context.get("clarified"))}
-    bot.sessions.save_turn(state, message, answer_text, intent)
+    stored: tuple[str, str] | None = None
+    if replay_key is not None:
+        response = {
+            **meta,
+            "answer": answer_text,
+            "citations": [c.model_dump() for c in citations],
+        }
+        stored = (replay_key, json.dumps(response, ensure_ascii=False))
+    bot.sessions.save_turn(state, message, answer_text, intent, replay=stored)
     done: dict[str, Any] = {"session_id": state.id}
     if with_trace:
-        trace["ms"] = round((time.perf_counter() - started) * 1000, 1)
+        marks, previous = {}, started
+        for stage, at in timings.items():
+            marks[stage] = round((at - previous) * 1000, 1)
+            previous = at
+        marks["total"] = round((time.perf_counter() - started) * 1000, 1)
+        trace["timings_ms"] = marks
         done["trace"] = trace
     yield ChatEvent("done", done)
+
+
+def replay(response: dict[str, Any]) -> Iterator[ChatEvent]:
+    """A stored response as the events of a stream (a retry with the same key)."""
+    meta = {k: v for k, v in response.items() if k not in ("answer", "citations", "trace")}
+    yield ChatEvent("meta", meta)
+    yield ChatEvent("delta", {"text": response["answer"]})
+    yield ChatEvent("citations", {"citations": response["citations"]})
+    yield ChatEvent("done", {"session_id": response["session_id"]})
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -130,6 +130,13 @@ def search(
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
+    staff_token: Annotated[
+        bool,
+        typer.Option(
+            "--staff-token/--no-staff-token",
+            help="without ADVISOR_STAFF_TOKEN, generate one for this run and print it",
+        ),
+    ] = True,
 ) -> None:
     """Serve the HTTP API (and the web pages) with uvicorn."""
     import uvicorn
@@ -141,6 +148,17 @@ def serve(
     # Check the index here, so a missing index or a model mismatch is one clear line and
     # exit code 2 instead of a lifespan traceback from uvicorn.
     _retriever(settings)
+    if settings.staff_token is None and staff_token:
+        # never a default token: a fresh random one for this run, shown once to whoever
+        # started the server (set ADVISOR_STAFF_TOKEN to keep one across restarts)
+        import secrets
+
+        from pydantic import SecretStr
+
+        token = secrets.token_urlsafe(24)
+        settings = settings.model_copy(update={"staff_token": SecretStr(token)})
+        where = f"http://{host or settings.host}:{port or settings.port}/playground"
+        console.print(f"Staff playground: {where}  token: {token}", highlight=False)
     try:
         uvicorn.run(
             create_app(settings),

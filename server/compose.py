@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from ingest.clean import fold
-from ingest.lexical import STOPWORDS, Lexicon, fold_umlauts, is_stopword, stem, words
 from server.prompts import AnswerTemplates
 from server.retrieval import Passage
 from server.scoring import (
@@ -29,34 +28,16 @@ from server.scoring import (
 __all__ = [
     "AnswerCitation",
     "CitationRegistry",
-    "FactSelection",
-    "Vocabulary",
     "compose_costs",
     "compose_recommendation",
-    "content_terms",
     "find_span",
     "profile_summary",
-    "select_fact_sentences",
     "split_sentences",
 ]
 
-# Low-confidence thresholds for fact answers (measured on eval/dev.yaml): the top passage must
-# match the question lexically, and most of the question's content words must occur in the
-# documents at all ("Spaghetti Carbonara" does not).
-MIN_TOP_LEXICAL = 1.0
-MIN_KNOWN_SHARE = 0.6
-MIN_SENTENCE_SCORE = 0.25
-MAX_FACT_PASSAGES = 4
-CONTEXT_WEIGHT = 0.6
-MAX_FACT_SENTENCES = 4
-# A sentence is kept only if it scores at least this share of the best one.
-KEEP_RATIO = 0.5
 MAX_SENTENCE_CHARS = 400
-MAX_LIST_ITEMS = 8
 # Context marker of a list label ("Vorteile:"): its heading counts as part of it.
 LIST_LABEL = "\x00list:"
-_FOOTNOTE_REF_RE = re.compile(r"\[\^[^\]]+\]")
-_FOOTNOTE_DEF_RE = re.compile(r"^\[\^[^\]]+\]:")
 
 _ABBREVIATIONS = (
     "z.B.",
@@ -82,22 +63,6 @@ _ABBREVIATIONS = (
 _SPLIT_RE = re.compile(r"(?<=[.!?])(?:\*\*|__)?\s+(?=[\"„A-ZÄÖÜ0-9*(])")
 _BULLET_RE = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)+")
 _TABLE_SEP_RE = re.compile(r"^\s*\|?\s*:?-{2,}")
-_QUOTED_RE = re.compile(r"[\"'„“”‚‘’«»]([^\"'„“”‚‘’«»]{3,120})[\"'„“”‚‘’«»]")
-_PHRASE = "\x00phrase:"
-_NUMBER_WORDS = {
-    "wie viel",
-    "wie viele",
-    "wieviel",
-    "kostet",
-    "kosten",
-    "how much",
-    "how many",
-    "cost",
-    "anteil",
-    "prozent",
-    "lange",
-    "how long",
-}
 
 
 QUOTE_JOINER = " … "
@@ -149,9 +114,13 @@ class CitationRegistry:
     citations: list[AnswerCitation] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
     _by_passage: dict[str, int] = field(default_factory=dict)
+    _spans: dict[int, list[str]] = field(default_factory=dict)
 
     def cite(self, passage: Passage, quote: str) -> int:
-        """The number of ``passage``; ``quote`` must be a verbatim span of its text."""
+        """The number of ``passage``; ``quote`` must be a verbatim span of its text.
+
+        The citation shows the passage and its quoted spans without Markdown emphasis (the
+        visitor reads text, not ``**``); the spans stay verbatim parts of that text."""
         n = self._by_passage.get(passage.id)
         if n is None:
             n = len(self.citations) + 1
@@ -162,126 +131,33 @@ class CitationRegistry:
                     passage_id=passage.id,
                     title=passage.title,
                     heading=passage.heading,
-                    quote=quote,
-                    quotes=[quote],
-                    text=passage.text,
+                    quote=_plain(quote),
+                    quotes=[_plain(quote)],
+                    text=_plain(passage.text),
                 )
             )
             self._by_passage[passage.id] = n
+            self._spans[n] = [quote]
             self.passages.append(passage)
             return n
-        citation = self.citations[n - 1]
-        if quote not in citation.quotes:
-            citation.quotes = _merge_spans(passage.text, [*citation.quotes, quote])
+        if quote not in self._spans[n]:
+            self._spans[n] = _merge_spans(passage.text, [*self._spans[n], quote])
+            citation = self.citations[n - 1]
+            citation.quotes = [_plain(q) for q in self._spans[n]]
             citation.quote = QUOTE_JOINER.join(citation.quotes)
         return n
+
+
+def _plain(text: str) -> str:
+    return _EMPHASIS_MARKS.sub("", text)
+
+
+_EMPHASIS_MARKS = re.compile(r"\*\*|__")
 
 
 # --------------------------------------------------------------------------------------
 # Words and sentences
 # --------------------------------------------------------------------------------------
-
-
-def _stems(word: str) -> list[str]:
-    parts = [p for p in re.split(r"[-‐‑/]", word) if p]
-    out = [stem(word)] if len(parts) > 1 else []
-    out += [stem(p) for p in parts if p not in STOPWORDS and len(p) > 1]
-    return out
-
-
-def content_terms(text: str, lexicon: Lexicon | None = None) -> list[dict[str, float]]:
-    """One group per content word of a question: its stems (weight 1) and its synonyms and
-    translations (lower weight). A word counts once, however many stems match."""
-    groups: list[dict[str, float]] = []
-    for phrase in _QUOTED_RE.findall(text):
-        if len(phrase.split()) >= 2:
-            groups.append({_PHRASE + fold(phrase).casefold(): 1.0})
-    for word in words(text):
-        if is_stopword(word) or len(word) < 2:
-            continue
-        group = {s: 1.0 for s in _stems(word)}
-        if lexicon is not None:
-            related: list[str] = list(lexicon.english.get(word, ()))
-            for synonyms in lexicon.synonyms.values():
-                if word in synonyms:
-                    related += list(synonyms)
-            for other in related:
-                for w in words(other):
-                    for s in _stems(w):
-                        group.setdefault(s, 0.6)
-        if group:
-            groups.append(group)
-    return groups
-
-
-def _group_score(group: dict[str, float], stems: set[str], folded: str) -> float:
-    best = 0.0
-    for term, weight in group.items():
-        if term.startswith(_PHRASE):
-            hit = term[len(_PHRASE) :] in folded
-        else:
-            hit = term in stems or (len(term) >= 5 and any(term in s for s in stems))
-        if hit:
-            best = max(best, weight)
-    return best
-
-
-def _is_phrase(group: dict[str, float]) -> bool:
-    return any(t.startswith(_PHRASE) for t in group)
-
-
-def _sentence_stems(text: str) -> set[str]:
-    return {s for w in words(text) if w not in STOPWORDS for s in _stems(w)}
-
-
-@dataclass
-class Vocabulary:
-    """The stems of the whole corpus, to tell "the documents never mention this" apart."""
-
-    stems: set[str]
-
-    @classmethod
-    def build(cls, texts: list[str]) -> Vocabulary:
-        stems: set[str] = set()
-        for text in texts:
-            # footnote lines are sources and URLs ("ihk-muenchen.de"), not topics
-            body = "\n".join(
-                line for line in text.splitlines() if not _FOOTNOTE_DEF_RE.match(line.strip())
-            )
-            stems |= _sentence_stems(body)
-        return cls(stems)
-
-    def known_share(self, question: str, lexicon: Lexicon | None = None) -> float:
-        """Share of the question's content words the documents use (or a translation of)."""
-        groups = [g for g in content_terms(question, lexicon) if not _is_phrase(g)]
-        if not groups:
-            return 1.0 if _QUOTED_RE.search(question) else 0.0
-        return sum(1 for g in groups if any(self._known(t) for t in g)) / len(groups)
-
-    def _known(self, term: str) -> bool:
-        if term.startswith(_PHRASE) or term in self.stems:
-            return True
-        if len(term) < 5:
-            return False
-        # inflections the stemmer leaves apart ("gehört"/"gehören"): one stem extends the other
-        if any(
-            (s.startswith(term) or term.startswith(s))
-            and len(s) >= 5
-            and abs(len(s) - len(term)) <= 3
-            for s in self.stems
-        ):
-            return True
-        # compounds of known words ("Technikerstelle" = techniker + stelle); a known head alone
-        # is not enough ("Softwareentwickler" is no topic of the documents)
-        return any(
-            self._whole(term[:i]) and self._whole(term[i:].removeprefix("s"))
-            for i in range(4, len(term) - 3)
-        ) or any(term in s for s in self.stems)
-
-    def _whole(self, part: str) -> bool:
-        return part in self.stems or any(
-            s.startswith(part) and len(s) - len(part) <= 3 for s in self.stems if len(part) >= 4
-        )
 
 
 def split_sentences(text: str) -> list[str]:
@@ -366,147 +242,6 @@ def find_span(text: str, quote: str) -> str | None:
     pattern = r"(?:\s|\*\*|__)*".join(emphasis.join(re.escape(c) for c in t) for t in tokens)
     match = re.search(pattern, text, flags=re.IGNORECASE)
     return match.group(0) if match else None
-
-
-def display(sentence: str) -> str:
-    """A sentence as shown in the answer: no emphasis or footnote markers, one line, table
-    cells separated by dashes."""
-    return fold(_FOOTNOTE_REF_RE.sub("", sentence)).replace(" | ", " – ")
-
-
-def items_after(text: str, sentence: str, limit: int = MAX_LIST_ITEMS) -> list[str]:
-    """The list items or table rows that a sentence ending in ":" introduces, verbatim.
-
-    "Typischerweise werden Bereiche wie diese ausgelagert:" is no answer without its list.
-    """
-    start = text.find(sentence)
-    if start < 0:
-        return []
-    following = text[start + len(sentence) :].split("\n")
-    # a table's header row: only its closing "|" left on the line, the separator next
-    header = (
-        len(following) > 1
-        and following[0].strip() in ("|", "")
-        and bool(_TABLE_SEP_RE.match(following[1].strip()))
-    )
-    if not (sentence.rstrip().endswith(":") or header):
-        return []
-    items: list[str] = []
-    for line in following[1:] if header else following:
-        stripped = line.strip()
-        if not stripped or _TABLE_SEP_RE.match(stripped):
-            continue
-        if stripped.startswith("|"):
-            items.append(stripped.strip("|").strip())
-        elif _BULLET_RE.match(stripped):
-            items.append(_BULLET_RE.sub("", stripped).strip())
-        else:
-            break
-    if items and text.find(items[0]) >= 0 and len(items) > 1:
-        # a table's first row is its header when a separator follows it
-        after = text[text.find(items[0]) + len(items[0]) :].lstrip(" |\n")
-        if _TABLE_SEP_RE.match(after.splitlines()[0] if after else ""):
-            items = items[1:]
-    return [item for item in items if item][:limit]
-
-
-# --------------------------------------------------------------------------------------
-# Fact answers
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class FactSelection:
-    sentences: list[tuple[Passage, str]]  # in answer order
-
-
-def _wants_number(question: str) -> bool:
-    q = fold_umlauts(question.lower())
-    return any(fold_umlauts(w) in q for w in _NUMBER_WORDS)
-
-
-def select_fact_sentences(
-    question: str,
-    passages: list[Passage],
-    vocabulary: Vocabulary,
-    lexicon: Lexicon | None = None,
-) -> FactSelection | None:
-    """The best sentences of the top passages for ``question``; None when confidence is low."""
-    if not passages or passages[0].scores.lexical < MIN_TOP_LEXICAL:
-        return None
-    if vocabulary.known_share(question, lexicon) < MIN_KNOWN_SHARE:
-        return None
-    groups = content_terms(question, lexicon)
-    total = float(len(groups)) or 1.0
-    wants_number = _wants_number(question)
-    chosen: list[tuple[float, int, int, Passage, str]] = []
-    for rank, passage in enumerate(passages[:MAX_FACT_PASSAGES]):
-        scored: list[tuple[float, int, str]] = []
-        for pos, (sentence, context) in enumerate(
-            sentences_with_context(passage.text, passage.heading)
-        ):
-            stems = _sentence_stems(sentence)
-            context_stems = _sentence_stems(context)
-            folded = fold(sentence).casefold()
-            if context.startswith(LIST_LABEL):
-                if not items_after(passage.text, sentence):
-                    continue
-                # a list label speaks about its heading: "Nachteile:" under "Externe IT"
-                stems |= _sentence_stems(context.removeprefix(LIST_LABEL))
-                context_stems = set()
-            score = 0.0
-            for group in groups:
-                own = _group_score(group, stems, folded)
-                # a bullet under "Vorteile:" answers "Welche Vorteile …?" at a lower weight
-                score += max(own, CONTEXT_WEIGHT * _group_score(group, context_stems, ""))
-            score /= total
-            if wants_number and re.search(r"\d", sentence):
-                score += 0.3
-            scored.append((score, pos, sentence))
-        scored.sort(key=lambda t: (-t[0], t[1]))
-        per_passage = 2 if rank == 0 else 1
-        for score, pos, sentence in scored[:per_passage]:
-            if score >= MIN_SENTENCE_SCORE and (rank == 0 or pos >= 0):
-                chosen.append((score, rank, pos, passage, sentence))
-    if not chosen:
-        return None
-    best = max(c[0] for c in chosen)
-    # Weak sentences far below the best one dilute the answer; keep the close ones.
-    kept = [c for c in chosen if c[0] >= max(MIN_SENTENCE_SCORE, best * KEEP_RATIO)]
-    kept.sort(key=lambda c: (-c[0], c[1], c[2]))
-    kept = kept[:MAX_FACT_SENTENCES]
-    # The best-matching passage first ("Nachteile:" of external IT before those of internal IT
-    # for "Nachteile externer IT?"); within a passage, reading order.
-    best_of: dict[int, float] = {}
-    for score, rank, _, _, _ in kept:
-        best_of[rank] = max(best_of.get(rank, 0.0), score)
-    kept.sort(key=lambda c: (-best_of[c[1]], c[1], c[2]))
-    return FactSelection([(c[3], c[4]) for c in kept])
-
-
-def compose_facts(
-    selection: FactSelection, templates: AnswerTemplates, registry: CitationRegistry
-) -> Iterator[str]:
-    """Yield the answer piece by piece: intro, then one cited bullet per sentence (with the
-    list a sentence ending in ":" introduces)."""
-    yield templates.fact_intro + "\n"
-    shown: set[str] = set()
-    for passage, sentence in selection.sentences:
-        items = items_after(passage.text, sentence)
-        if sentence in shown or (items and set(items) <= shown):
-            continue  # already shown as (the items of) a list above
-        n = registry.cite(passage, sentence)
-        shown_as = display(sentence)
-        subject = passage.heading.split(">")[-1].strip().rstrip(":")
-        if len(sentence.split()) <= 3 and subject:
-            shown_as = f"{subject} – {shown_as}"  # "Vorteile:" alone does not say of what
-        if items and not shown_as.endswith(":"):
-            shown_as += ":"  # a table's header row introduces its rows
-        lines = [f"\n- {shown_as} [{n}]"]
-        for item in items:
-            shown.add(item)
-            lines.append(f"\n  - {display(item)} [{registry.cite(passage, item)}]")
-        yield "".join(lines)
 
 
 # --------------------------------------------------------------------------------------

@@ -45,7 +45,41 @@ CREATE TABLE IF NOT EXISTS messages (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_session ON messages(session_id, id);
+-- Replies already given, by idempotency key or Teams activity id: a retried request gets the
+-- first reply again and stores no second turn.
+CREATE TABLE IF NOT EXISTS replays (
+    key TEXT PRIMARY KEY,
+    reply TEXT NOT NULL,
+    created REAL NOT NULL
+);
+-- Which advisor conversation a Teams conversation (or another channel's id) continues.
+CREATE TABLE IF NOT EXISTS channel_sessions (
+    channel_key TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    author TEXT NOT NULL,
+    rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+    reason TEXT NOT NULL,
+    message TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    module TEXT,
+    session_id TEXT
+);
+-- Staff edits of curated answers: the newest row per entry id overrides the shipped file.
+CREATE TABLE IF NOT EXISTS curated_edits (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    author TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS curated_edits_entry ON curated_edits(entry_id, id);
 """
+REPLAY_SECONDS = 24 * 3600.0
 
 
 def new_session_id() -> str:
@@ -107,6 +141,10 @@ class SessionStore:
                     (cutoff,),
                 )
                 cur = self._conn.execute("DELETE FROM sessions WHERE updated < ?", (cutoff,))
+                self._conn.execute(
+                    "DELETE FROM replays WHERE created < ?", (time.time() - REPLAY_SECONDS,)
+                )
+                self._conn.execute("DELETE FROM channel_sessions WHERE updated < ?", (cutoff,))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -153,8 +191,17 @@ class SessionStore:
             ).fetchall()
         return [(str(r[0]), str(r[1])) for r in rows]
 
-    def save_turn(self, state: SessionState, message: str, answer: str, intent: str) -> None:
-        """Store one question and its answer with the updated state, all or nothing."""
+    def save_turn(
+        self,
+        state: SessionState,
+        message: str,
+        answer: str,
+        intent: str,
+        replay: tuple[str, str] | None = None,
+    ) -> None:
+        """Store one question and its answer with the updated state, all or nothing; with
+        ``replay`` (key, reply) the reply is remembered in the same transaction, so a retry
+        with that key is answered from it and never stores the turn twice."""
         now = time.time()
         if now - self._purged_at > PURGE_EVERY_SECONDS:
             self._purged_at = now  # a long-running server forgets old conversations too
@@ -187,10 +234,123 @@ class SessionStore:
                         (state.id, "assistant", answer, intent, now),
                     ],
                 )
+                if replay is not None:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO replays (key, reply, created) VALUES (?, ?, ?)",
+                        (replay[0], replay[1], now),
+                    )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+
+    # --- replies already given ---------------------------------------------------------------
+
+    def recall(self, key: str) -> str | None:
+        """The reply stored under ``key`` within the replay window, or None."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT reply, created FROM replays WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None or row[1] < time.time() - REPLAY_SECONDS:
+            return None
+        return str(row[0])
+
+    def remember(self, key: str, reply: str) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO replays (key, reply, created) VALUES (?, ?, ?)",
+                (key, reply, time.time()),
+            )
+
+    def channel_session(self, channel_key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT session_id FROM channel_sessions WHERE channel_key = ?", (channel_key,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def bind_channel(self, channel_key: str, session_id: str) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO channel_sessions (channel_key, session_id, updated) "
+                "VALUES (?, ?, ?)",
+                (channel_key, session_id, time.time()),
+            )
+
+    # --- staff: feedback, curated edits, recent conversations ---------------------------------
+
+    def add_feedback(self, row: dict[str, Any]) -> int:
+        with self._lock:
+            cur = self._conn.execute(
+                "INSERT INTO feedback (created, author, rating, reason, message, answer, module, "
+                "session_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    time.time(),
+                    row["author"],
+                    row["rating"],
+                    row["reason"],
+                    row["message"],
+                    row["answer"],
+                    row.get("module"),
+                    row.get("session_id"),
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def feedback(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, created, author, rating, reason, message, answer, module, session_id "
+                "FROM feedback ORDER BY id"
+            ).fetchall()
+        keys = ("id", "created", "author", "rating", "reason", "message", "answer", "module",
+                "session_id")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def add_curated_edit(self, entry_id: str, entry_json: str, author: str) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO curated_edits (entry_id, entry, author, created) VALUES (?, ?, ?, ?)",
+                (entry_id, entry_json, author, time.time()),
+            )
+
+    def curated_edits(self) -> tuple[int, list[tuple[str, str, str, float]]]:
+        """(version, newest edit per entry as (entry id, entry JSON, author, time))."""
+        with self._lock:
+            (version,) = self._conn.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM curated_edits"
+            ).fetchone()
+            rows = self._conn.execute(
+                "SELECT entry_id, entry, author, created FROM curated_edits WHERE id IN "
+                "(SELECT MAX(id) FROM curated_edits GROUP BY entry_id) ORDER BY entry_id"
+            ).fetchall()
+        return int(version), [(str(a), str(b), str(c), float(d)) for a, b, c, d in rows]
+
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest conversations within the retention period, newest first."""
+        cutoff = time.time() - self.ttl_seconds if self.ttl_seconds is not None else 0.0
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT s.id, s.updated, s.language, "
+                "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id AND m.role = 'user'), "
+                "(SELECT content FROM messages m WHERE m.session_id = s.id AND m.role = 'user' "
+                "ORDER BY m.id LIMIT 1) FROM sessions s WHERE s.updated >= ? "
+                "ORDER BY s.updated DESC LIMIT ?",
+                (cutoff, limit),
+            ).fetchall()
+        return [
+            {"id": r[0], "updated": r[1], "language": r[2], "turns": r[3], "first_message": r[4]}
+            for r in rows
+        ]
+
+    def transcript(self, session_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT role, content, created FROM messages WHERE session_id = ? ORDER BY id",
+                (session_id,),
+            ).fetchall()
+        return [{"role": r[0], "content": r[1], "created": r[2]} for r in rows]
 
     def delete(self, session_id: str) -> bool:
         """Remove a conversation and its messages; False when there was none."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"
@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     contact_email: str | None = None
     contact_url: str | None = None
 
+    # Channels: origins whose pages may embed the widget (CORS; the advisor's own pages always
+    # may), the staff token for /playground and /api/staff (unset: both off), the Teams
+    # outgoing webhook's security token (unset: /api/teams is off), and the public base URL
+    # that Teams cards link to.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    staff_token: SecretStr | None = None
+    teams_secret: SecretStr | None = None
+    teams_cards: bool = True
+    public_url: str | None = None
+    # Teams gives up after 5 s: past this, the reply is the best cited passages.
+    teams_deadline_seconds: float = Field(4.0, gt=0.1, le=4.8)
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
@@ -70,6 +82,23 @@ class Settings(BaseSettings):
         # Chroma's own rule; checked here so a bad name fails at start, not at first write.
         if not 3 <= len(value) <= 512:
             raise ValueError("collection name needs 3-512 characters")
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        # ADVISOR_ALLOWED_ORIGINS="https://a.example,https://b.example" as well as JSON
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("staff_token", "teams_secret")
+    @classmethod
+    def _no_weak_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "must be at least 16 characters (generate one with openssl rand -hex 24)"
+            )
         return value
 
     @field_validator("rate_limit")

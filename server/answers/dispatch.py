@@ -43,13 +43,75 @@ SURE_ROUTER = 0.85
 
 
 def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
-    """A question for an amount, a duration or a share is only answered by a text stating
-    one ("Was kostet ein Penetrationstest?" is not answered by the managed-service price)."""
+    """A question for an amount, a duration or a share is only answered by a text that states
+    one, about the thing asked: "Was kostet eine Firewall?" is not answered by the managed
+    service price per user, nor "Wie viel Prozent vom Umsatz …?" by the 62 % who outsource."""
     if not passage.wants_number(ctx.message):
         return True
     text = " ".join(draft.pieces) if isinstance(draft.pieces, list) else ""
     draft.pieces = [text]
-    return bool(passage.HAS_NUMBER.search(re.sub(r"\[\d+\]", "", text)))
+    if not passage.HAS_NUMBER.search(re.sub(r"\[\d+\]", "", text)):
+        return False
+    missing = _unanswered_subject(ctx, draft, text)
+    if missing:
+        draft.trace["subject_missing"] = missing
+        return False
+    return True
+
+
+# Words of a figure question that name no subject ("Was kostet das ungefähr pro Monat?").
+_FIGURE_WORDS = frozenset(
+    re.split(
+        r"\s+",
+        "kost kosten kostet preis preise teuer euro eur monat monatlich jahr jährlich jahrlich pro "
+        "ungefahr ungefähr etwa circa ca durchschnitt durchschnittlich schnitt typisch "
+        "typischerweise "
+        "normal normalerweise üblich ublich grob rund viel viele wieviel hoch lange dauer dauert "
+        "prozent anteil cost costs price much many long average typical roughly usually per month "
+        "year percent share euros we uns unser unsere our firma unternehmen company mitarbeiter "
+        "leute employees staff ab wann",
+    )
+)
+
+
+def _unanswered_subject(ctx: AnswerContext, draft: Draft, text: str) -> list[str]:
+    """The question's subject words that neither the answer nor what it rests on mentions."""
+    from ingest.lexical import fold_umlauts, is_stopword, stem, words
+
+    known = set()
+    sources = [text]
+    entry = (
+        ctx.bot.curated.by_id(str(draft.trace.get("entry"))) if draft.trace.get("entry") else None
+    )
+    if entry is not None:
+        sources += list(entry.questions) + [q.text for q in entry.quotes]
+    sources += [c.text for c in ctx.registry.citations]
+    for source in sources:
+        for w in words(source):
+            for part in w.split("-"):
+                if part:
+                    known.add(stem(part))
+    # the subject is what the question names: German nouns where the visitor capitalises them
+    nouns = {m.lower() for m in re.findall(r"(?<![.!?]\s)(?<!^)\b[A-ZÄÖÜ][\w-]+", ctx.message)}
+    subject: list[str] = []
+    for w in words(ctx.message):
+        if ctx.language == "de" and nouns and w not in nouns:
+            continue
+        for part in w.split("-"):
+            folded = fold_umlauts(part)
+            if len(part) < 4 or part.isdigit() or is_stopword(part) or folded in _FIGURE_WORDS:
+                continue
+            if part not in _FIGURE_WORDS:
+                subject.append(part)
+
+    def mentioned(part: str) -> bool:
+        root = stem(part)
+        return root in known or (len(root) >= 6 and any(k.startswith(root[:6]) for k in known))
+
+    missing = [part for part in subject if not mentioned(part)]
+    # one unknown word among several is a paraphrase; half of the subject unknown is another
+    # question ("Was kostet eine Firewall?" is not the managed-service price)
+    return missing if subject and len(missing) * 2 >= len(subject) else []
 
 
 # Legal advice and provider names are asked for in words of their own; without them the

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import APIRouter, Header, HTTPException, Path, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
@@ -17,6 +19,7 @@ from server.chat import (
     ChatResponse,
     UnknownSessionError,
     collect,
+    replay,
 )
 from server.chat import stream as chat_stream
 from server.deps import ChatbotDep
@@ -39,10 +42,25 @@ class ChatRequest(BaseModel):
     )
 
 
-def _start(bot: Chatbot, request: ChatRequest) -> Iterator[ChatEvent]:
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[A-Za-z0-9_.:-]{8,128}$",
+        description="A retry with the same key gets the first answer again; no second turn.",
+    ),
+]
+log = logging.getLogger("advisor.chat")
+
+
+def _replay_key(key: str | None) -> str | None:
+    return f"idem:{key}" if key else None
+
+
+def _start(bot: Chatbot, request: ChatRequest, key: str | None) -> Iterator[ChatEvent]:
     """The answer's events; bad input fails here, before anything is sent."""
     try:
-        return chat_stream(bot, request.message, request.session_id)
+        return chat_stream(bot, request.message, request.session_id, replay_key=_replay_key(key))
     except ChatError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     except UnknownSessionError as exc:
@@ -50,20 +68,37 @@ def _start(bot: Chatbot, request: ChatRequest) -> Iterator[ChatEvent]:
 
 
 @router.post("/api/chat", response_model=ChatResponse)
-def post_chat(request: ChatRequest, bot: ChatbotDep) -> ChatResponse:
-    return collect(_start(bot, request))
+def post_chat(
+    request: ChatRequest, bot: ChatbotDep, idempotency_key: IdempotencyKey = None
+) -> Response | ChatResponse:
+    stored = bot.sessions.recall(_replay_key(idempotency_key) or "") if idempotency_key else None
+    if stored is not None:
+        return JSONResponse(json.loads(stored), headers={"Idempotent-Replayed": "true"})
+    return collect(_start(bot, request, idempotency_key))
 
 
 @router.post("/api/chat/stream")
-def post_chat_stream(request: ChatRequest, bot: ChatbotDep) -> EventSourceResponse:
-    """The same answer as /api/chat, as Server-Sent Events: meta, delta…, citations, done."""
-    events = _start(bot, request)  # bad input fails here, before the stream starts
+def post_chat_stream(
+    request: ChatRequest, bot: ChatbotDep, idempotency_key: IdempotencyKey = None
+) -> EventSourceResponse:
+    """The same answer as /api/chat, as Server-Sent Events: meta, delta…, citations, done;
+    an ``error`` event if the answer fails after the stream began (then retry /api/chat with
+    the same Idempotency-Key)."""
+    stored = bot.sessions.recall(_replay_key(idempotency_key) or "") if idempotency_key else None
+    events = replay(json.loads(stored)) if stored else _start(bot, request, idempotency_key)
 
     def sse() -> Iterator[dict[str, str]]:
-        for event in events:
-            yield {"event": event.event, "data": json.dumps(event.data, ensure_ascii=False)}
+        try:
+            for event in events:
+                yield {"event": event.event, "data": json.dumps(event.data, ensure_ascii=False)}
+        except Exception:
+            log.exception("the answer failed after the stream began")
+            detail = {"detail": "the answer could not be completed; please send it again"}
+            yield {"event": "error", "data": json.dumps(detail)}
 
-    return EventSourceResponse(sse(), ping=15)
+    # proxies must pass the events on as they come
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return EventSourceResponse(sse(), ping=15, headers=headers)
 
 
 @router.delete("/api/sessions/{session_id}", status_code=204)

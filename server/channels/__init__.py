@@ -1,0 +1,1 @@
+"""Channels other than the website widget: Microsoft Teams (outgoing webhook)."""
