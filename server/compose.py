@@ -338,7 +338,8 @@ def compose_recommendation(
         if summary
         else templates.recommend_intro_empty
     )
-    yield intro + "\n"
+    # a compact table: the widget shows it as one, Teams as a list (server/channels/teams.py)
+    yield intro + "\n\n" + templates.recommend_table_head
     shown = [t for t in recommendation.tasks if not tasks or t.task in tasks]
     if not shown:
         shown = recommendation.tasks
@@ -357,15 +358,15 @@ def compose_recommendation(
             line = templates.recommend_line.format(
                 title=task.title_en if english else task.title,
                 display=task.display_en if english else task.display,
-                reason=text,
+                reason=f"{text}. [{n}]",
             )
-            line = f"{line}. [{n}]"
             break
         if not line:
             # No passage found for any reason: state the label only, with no factual claim.
-            head = templates.recommend_line.split("{display}")[0]
-            line = head.format(title=task.title_en if english else task.title) + (
-                task.display_en if english else task.display
+            line = templates.recommend_line.format(
+                title=task.title_en if english else task.title,
+                display=task.display_en if english else task.display,
+                reason="",
             )
         yield "\n" + line
     if question:

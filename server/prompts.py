@@ -19,6 +19,7 @@ _PLACEHOLDERS: dict[str, set[str]] = {
     "recommend_intro": {"profile"},
     "recommend_intro_empty": set(),
     "recommend_line": {"title", "display", "reason"},
+    "recommend_table_head": set(),
     "recommend_question": {"question"},
     "cost_intro": {"profile"},
     "cost_intro_empty": set(),
@@ -74,6 +75,7 @@ class AnswerTemplates(BaseModel):
     recommend_intro: str = Field(min_length=1)
     recommend_intro_empty: str = Field(min_length=1)
     recommend_line: str = Field(min_length=1)
+    recommend_table_head: str = Field(min_length=1)
     recommend_question: str = Field(min_length=1)
     profile_number: dict[str, str]
     profile_yes: dict[str, str]

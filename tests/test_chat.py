@@ -59,7 +59,7 @@ def test_reference_profile_in_words_reproduces_the_task_matrix(client: Any) -> N
     for task, label in REFERENCE["expect"].items():
         assert labels[task] == label, task
     assert body["answer"].startswith("Für Ihr Unternehmen (60 Mitarbeitende, 50 PCs")
-    assert "- **Backup & Disaster Recovery:** Extern (ggf. Hybrid) – " in body["answer"]
+    assert "| **Backup & Disaster Recovery** | Extern (ggf. Hybrid) | " in body["answer"]
     assert body["citations"]
 
 
@@ -71,14 +71,14 @@ def test_example_question_gets_a_cited_german_recommendation(client: Any) -> Non
     )
     assert body["intent"] == "recommend"
     assert body["answer"].startswith("Für Ihr Unternehmen (45 PCs, 1 IT-Mitarbeiter) empfehle ich:")
-    task_lines = [line for line in body["answer"].splitlines() if line.startswith("- **")]
+    task_lines = [line for line in body["answer"].splitlines() if line.startswith("| **")]
     assert len(task_lines) == len(body["recommendation"]["tasks"])
-    assert all(re.search(r"\[\d+\]$", line) for line in task_lines)
+    assert all(re.search(r"\[\d+\] \|$", line) for line in task_lines)
     # Each line's citation quotes the reason it states, even when several lines share a
     # passage (the task matrix table).
     citations = {c["n"]: c for c in body["citations"]}
     for line, task in zip(task_lines, body["recommendation"]["tasks"], strict=True):
-        n = int(re.findall(r"\[(\d+)\]$", line)[0])
+        n = int(re.findall(r"\[(\d+)\] \|$", line)[0])
         cited = fold(citations[n]["quote"])
         assert any(fold(r["citation"]["quote"]) in cited for r in task["reasons"]), (line, cited)
     assert any(len(c["quotes"]) > 1 for c in body["citations"])
@@ -416,7 +416,7 @@ def test_a_message_naming_a_task_in_passing_gets_every_task(client: Any) -> None
     body = chat(
         client, "Wir haben 30 Mitarbeiter und nutzen Microsoft 365. Was sollten wir auslagern?"
     )
-    lines = [line for line in body["answer"].splitlines() if line.startswith("- **")]
+    lines = [line for line in body["answer"].splitlines() if line.startswith("| **")]
     assert len(lines) == len(body["recommendation"]["tasks"]) >= 8
     focused = chat(client, "Sollten wir das Backup auslagern?", body["session_id"])
     assert "Backup" in focused["answer"].splitlines()[0]

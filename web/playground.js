@@ -632,8 +632,10 @@
     fill.style.width = `${(Math.abs(s) * 50).toFixed(1)}%`;
     return h('span', { class: 'dbar', 'aria-hidden': 'true' }, fill);
   };
-  const recommendationView = (rec, fromTrace) => {
-    if (!isObj(rec)) return null;
+  // The breakdown per task: table (task, label, score bar, confidence, expandable reasons) and
+  // the missing questions. With `before` (a Map task → {label, score} of the answer's
+  // breakdown) a label or score that differs is marked, as after "Neu berechnen".
+  const recBody = (rec, before) => {
     const tasks = arr(rec.tasks).filter(isObj);
     const rows = [];
     for (const t of tasks) {
@@ -660,15 +662,27 @@
           btn.setAttribute('aria-expanded', String(open));
         },
       });
-      rows.push(h('tr', null,
-        h('td', null, h('span', { text: str(t.title) || str(t.task) }), h('br'), h('code', { class: 'sub', text: str(t.task) })),
-        h('td', null, badge(str(t.label), LABEL_CLS[t.label]), ' ', h('span', { class: 'sub', text: str(t.display) })),
-        h('td', { class: 'num nowrap' }, scoreBar(t.score), ' ', h('span', { text: fmtSigned(t.score, 2) })),
+      const was = before ? before.get(str(t.task)) : null;
+      const isNew = !!before && !was;
+      const labelChanged = !!was && was.label !== str(t.label);
+      const scoreChanged = !!was && num(was.score) != null && num(t.score) != null && Math.abs(was.score - t.score) >= 0.005;
+      rows.push(h('tr', { class: labelChanged || isNew ? 'chg' : null, 'data-task': str(t.task) },
+        h('td', null, h('span', { text: str(t.title) || str(t.task) }), isNew ? [' ', badge('neu', 'staff')] : null,
+          h('br'), h('code', { class: 'sub', text: str(t.task) })),
+        h('td', null, badge(str(t.label), LABEL_CLS[t.label]), ' ', h('span', { class: 'sub', text: str(t.display) }),
+          labelChanged ? h('span', { class: 'was' }, 'vorher ', badge(str(was.label), LABEL_CLS[was.label])) : null),
+        h('td', { class: 'num nowrap' }, scoreBar(t.score), ' ', h('span', { text: fmtSigned(t.score, 2) }),
+          scoreChanged ? h('span', { class: 'was sub', text: `vorher ${fmtSigned(was.score, 2)}` }) : null),
         h('td', { text: CONF[t.confidence] || str(t.confidence) }),
         h('td', null, btn)), detail);
     }
     const kids = [table(['Aufgabe', 'Label', 'Score', 'Konfidenz', h('th', { scope: 'col' }, h('span', { class: 'sr', text: 'Gründe' }))], rows, 'dense rec'),
       h('p', { class: 'fhint', text: 'Score: −1 = ganz intern, 0 = hybrid, +1 = ganz extern; Gründe nach Gewicht sortiert.' })];
+    if (before) {
+      const now = new Set(tasks.map((t) => str(t.task)));
+      const gone = Array.from(before.entries()).filter(([k]) => !now.has(k));
+      if (gone.length) kids.push(h('p', { class: 'line' }, 'Entfällt gegenüber der Antwort: ', gone.map(([k, v], i) => [i ? ', ' : '', h('span', { text: v.title || k })])));
+    }
     const missing = arr(rec.missing);
     if (missing.length) {
       kids.push(h('p', { class: 'cap', text: 'Fehlende Angaben' }), h('ul', { class: 'missing' }, missing.map((m) => {
@@ -677,10 +691,285 @@
           arr(m.tasks).length ? h('span', { class: 'sub', text: ` → ${arr(m.tasks).map(str).join(', ')}` }) : null);
       })));
     }
+    return { kids, count: tasks.length };
+  };
+  const recommendationView = (rec, fromTrace) => {
+    if (!isObj(rec)) return null;
+    const { kids, count } = recBody(rec, null);
     if (fromTrace) {
       kids.unshift(h('p', { class: 'fhint', text: 'Keine Empfehlung in dieser Antwort – so bewertet das bisher verstandene Profil die Aufgaben (trace.scoring).' }));
     }
-    return section(`Bewertung je Aufgabe (${tasks.length})${fromTrace ? ' – aus dem Profil' : ''}`, !fromTrace, ...kids);
+    return section(`Bewertung je Aufgabe (${count})${fromTrace ? ' – aus dem Profil' : ''}`, !fromTrace, ...kids);
+  };
+
+  // cost figures of a recomputed recommendation (document figures and the user's own)
+  const COST_SIDES = [['internal', 'intern'], ['external', 'extern'], ['context', 'Kontext']];
+  const costValue = (f) => {
+    const lo = num(f.low);
+    const hi = num(f.high);
+    const n = (v) => (Number.isInteger(v) ? nf(0).format(v) : nf(2).format(v));
+    let v = '';
+    if (lo != null && hi != null) v = lo === hi ? n(lo) : `${n(lo)}–${n(hi)}`;
+    else if (lo != null) v = `ab ${n(lo)}`;
+    else if (hi != null) v = `bis ${n(hi)}`;
+    else if (str(f.wording)) return `„${str(f.wording)}“`;
+    else return '–';
+    return `${v} ${str(f.unit)}`.trim();
+  };
+  const costsView = (costs) => {
+    if (!isObj(costs)) return null;
+    const rows = [];
+    for (const [side, label] of COST_SIDES) {
+      for (const f of arr(costs[side]).filter(isObj)) {
+        rows.push(h('tr', { class: f.source === 'user' ? 'hl' : null },
+          h('td', { text: label }),
+          h('td', null, h('span', { text: str(f.label) || str(f.id) }), str(f.basis) ? [h('br'), h('span', { class: 'sub', text: str(f.basis) })] : null),
+          h('td', { text: costValue(f) }),
+          h('td', { text: f.source === 'user' ? 'Ihre Angabe' : 'Dokument' }),
+          h('td', { class: 'c', text: f.applies === true ? 'ja' : f.applies === false ? 'nein' : '–' })));
+      }
+    }
+    const notes = arr(costs.notes).map(str).filter(Boolean);
+    if (!rows.length && !notes.length) return null;
+    return section(`Kosten (${rows.length} Posten)`, false,
+      rows.length ? table(['Seite', 'Posten', 'Wert', 'Quelle', 'gilt'], rows, 'dense') : null,
+      notes.length ? h('ul', { class: 'missing notes' }, notes.map((n) => h('li', { text: n }))) : null);
+  };
+
+  // ---------------------------------------------------------------------------- profile editor
+  // "Profil bearbeiten": the answer's profile in a form; "Neu berechnen" posts it to
+  // /api/recommend (no token) and shows the breakdown, marked against the answer's.
+  const PROFILE_NUMBERS = [
+    ['employees', 'Mitarbeitende', 'int'], ['pcs', 'PCs', 'int'],
+    ['it_staff', 'IT-Mitarbeiter (Vollzeitstellen)', 'num'], ['locations', 'Standorte', 'int'],
+  ];
+  const PROFILE_FLAGS = [
+    ['key_user', 'Key-User'], ['production_systems', 'Produktionssysteme'], ['confidential_areas', 'Vertrauliche Bereiche'],
+    ['needs_24x7', '24/7-Bedarf'], ['regulated', 'Regulierte/sensible Daten'], ['growth', 'Wachstum geplant'],
+    ['complex_it', 'Komplexe IT'], ['remote_work', 'Mobiles Arbeiten'],
+  ];
+  const PROFILE_COSTS = [
+    ['internal_cost_per_it_staff_eur', 'Jahreskosten je IT-Stelle (€)', 'num'],
+    ['external_price_per_user_month_eur', 'Angebot pro User/Monat (€)', 'num'],
+  ];
+  const PROFILE_FORM = [...PROFILE_NUMBERS, ...PROFILE_FLAGS.map(([k, l]) => [k, l, 'bool']), ...PROFILE_COSTS];
+  // German input: "1,5", "85.000", "85 000"; empty = unknown
+  const parseNumber = (raw, int) => {
+    let s = str(raw).replace(/[\s\u00a0\u202f']/g, '');
+    if (!s) return { empty: true };
+    if (/^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$/.test(s)) s = s.replace(/\./g, '').replace(',', '.');
+    else s = s.replace(',', '.');
+    const bad = { error: int ? 'Bitte eine ganze Zahl eingeben (oder leer lassen).' : 'Bitte eine Zahl eingeben (oder leer lassen).' };
+    if (!/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(s)) return bad;
+    const v = Number(s);
+    if (!Number.isFinite(v) || (int && !Number.isInteger(v))) return bad;
+    if (int && !Number.isSafeInteger(v)) return { error: 'Die Zahl ist zu groß.' };
+    return { value: v === 0 ? 0 : v };
+  };
+  const numberText = (v) => (num(v) == null ? '' : String(v).replace('.', ','));
+  const flagText = (v) => (v === true ? 'true' : v === false ? 'false' : '');
+  const recommendApi = async (profile) => {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 30000);
+    let res;
+    try {
+      res = await fetch('/api/recommend', {
+        method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify(profile), cache: 'no-store', credentials: 'same-origin', signal: ac.signal,
+      });
+    } catch (e) {
+      throw new ApiError(0, ac.signal.aborted ? 'Zeitüberschreitung: keine Antwort vom Server.' : 'Server nicht erreichbar.', null);
+    } finally {
+      clearTimeout(timer);
+    }
+    let d = null;
+    try { d = await res.json(); } catch (e) { /* no JSON body */ }
+    if (!res.ok) throw new ApiError(res.status, detailOf(d) || `Fehler ${res.status}`, errorsOf(d));
+    if (!isObj(d)) throw new ApiError(res.status, 'Antwort des Servers ist kein JSON.', null);
+    return d;
+  };
+  const profileEditor = (resp, baseRec) => {
+    const given = isObj(resp.profile) ? resp.profile : {};
+    const before = new Map();
+    for (const t of arr(isObj(baseRec) ? baseRec.tasks : null).filter(isObj)) {
+      before.set(str(t.task), { label: str(t.label), score: num(t.score), title: str(t.title) });
+    }
+    const fields = new Map(); // key → {wrap, control, err, kind, initial}
+    const initialOf = (key, kind) => (kind === 'bool' ? flagText(given[key]) : numberText(given[key]));
+    const control = (key, label, kind) => {
+      const id = nextId('pf');
+      const eid = nextId('pferr');
+      const initial = initialOf(key, kind);
+      const c = kind === 'bool'
+        ? h('select', { id, name: key },
+          h('option', { value: '', text: 'unbekannt' }), h('option', { value: 'true', text: 'ja' }), h('option', { value: 'false', text: 'nein' }))
+        : h('input', {
+          id, name: key, type: 'text', inputmode: kind === 'int' ? 'numeric' : 'decimal', autocomplete: 'off',
+          spellcheck: 'false', placeholder: 'unbekannt', value: initial,
+        });
+      if (kind === 'bool') c.value = initial;
+      const err = h('p', { class: 'ferr', id: eid, hidden: true });
+      const wrap = h('div', { class: 'field', 'data-field': key }, h('label', { for: id, text: label, title: key }), c, err);
+      fields.set(key, { wrap, control: c, err, kind, label, initial });
+      return wrap;
+    };
+    const group = (legend, list, kind, cls) => h('fieldset', { class: `fs pe-fs ${cls}` }, h('legend', { text: legend }),
+      h('div', { class: 'pe-grid' }, list.map(([k, l, kd]) => control(k, l, kind || kd))));
+    const submit = h('button', { type: 'submit', class: 'btn small primary', text: 'Neu berechnen' });
+    const reset = h('button', { type: 'button', class: 'btn small', text: 'Zurücksetzen', title: 'Werte aus der Antwort wiederherstellen' });
+    const clear = h('button', { type: 'button', class: 'btn small', text: 'Alles leeren' });
+    const msg = h('span', { class: 'fb-msg', role: 'status' });
+    const alertBox = h('div', { class: 'form-errors', role: 'alert', hidden: true });
+    const out = h('div', { class: 'pe-out', 'aria-live': 'polite' });
+    const form = h('form', { class: 'pe-form', novalidate: true, 'aria-label': 'Profil bearbeiten' },
+      group('Zahlen', PROFILE_NUMBERS, null, 'pe-num'),
+      group('Ja / Nein', PROFILE_FLAGS, 'bool', 'pe-flags'),
+      group('Eigene Kostenangaben', PROFILE_COSTS, null, 'pe-num'),
+      h('p', { class: 'fhint', text: 'Leer bzw. „unbekannt“ = nicht angegeben. Dezimalkomma erlaubt. Geänderte Felder sind markiert.' }),
+      alertBox,
+      h('div', { class: 'pe-bar' }, submit, reset, clear, msg));
+    const given_n = PROFILE_FORM.filter(([k]) => given[k] != null).length;
+    const sec = section(`Profil bearbeiten (${given_n} ${given_n === 1 ? 'Angabe' : 'Angaben'} aus der Antwort)`, false, form, out);
+    sec.classList.add('pe');
+
+    const clearErrors = () => {
+      for (const f of fields.values()) {
+        f.err.hidden = true;
+        f.err.textContent = '';
+        f.wrap.classList.remove('invalid');
+        f.control.removeAttribute('aria-invalid');
+        f.control.removeAttribute('aria-describedby');
+      }
+      alertBox.hidden = true;
+      alertBox.replaceChildren();
+    };
+    const markChanged = () => {
+      for (const f of fields.values()) f.wrap.classList.toggle('changed', f.control.value.trim() !== f.initial);
+    };
+    const showErrors = (list, detail, heading) => {
+      // list: [{key, msg}] with key null when no field matches
+      let first = null;
+      const unplaced = [];
+      for (const { key, msg: m } of list) {
+        const f = key ? fields.get(key) : null;
+        if (!f) { unplaced.push(key ? `${key}: ${m}` : m); continue; }
+        f.err.textContent = f.err.textContent ? `${f.err.textContent} · ${m}` : m;
+        f.err.hidden = false;
+        f.wrap.classList.add('invalid');
+        f.control.setAttribute('aria-invalid', 'true');
+        f.control.setAttribute('aria-describedby', f.err.id);
+        if (!first) first = f;
+      }
+      alertBox.hidden = false;
+      fill(alertBox, h('p', null, h('b', { text: heading }),
+        first ? [': ', h('button', { type: 'button', class: 'linkish', text: first.label, onclick: () => first.control.focus() }), ' prüfen'] : null,
+        !first && detail ? [': ', h('span', { text: detail })] : null),
+      unplaced.length ? h('ul', null, unplaced.map((u) => h('li', { text: u }))) : null);
+      if (first) first.control.focus();
+      else { alertBox.tabIndex = -1; alertBox.focus(); }
+    };
+    const collect = () => {
+      const profile = {};
+      const errors = [];
+      for (const [key, f] of fields) {
+        const raw = f.control.value.trim();
+        if (f.kind === 'bool') {
+          if (raw === 'true') profile[key] = true;
+          else if (raw === 'false') profile[key] = false;
+          continue;
+        }
+        const p = parseNumber(raw, f.kind === 'int');
+        if (p.error) errors.push({ key, msg: p.error });
+        else if (!p.empty) profile[key] = p.value;
+      }
+      return { profile, errors };
+    };
+    let seq = 0;
+    let shown = null; // the profile JSON the result was computed for
+    const paintStale = () => {
+      if (!shown) return;
+      const { profile } = collect();
+      out.classList.toggle('stale', JSON.stringify(profile) !== shown);
+    };
+    form.addEventListener('input', () => { markChanged(); paintStale(); });
+    form.addEventListener('change', () => { markChanged(); paintStale(); });
+    reset.addEventListener('click', () => {
+      for (const f of fields.values()) f.control.value = f.initial;
+      clearErrors();
+      markChanged();
+      paintStale();
+      msg.className = 'fb-msg';
+      msg.textContent = 'Werte aus der Antwort wiederhergestellt.';
+    });
+    clear.addEventListener('click', () => {
+      for (const f of fields.values()) f.control.value = '';
+      clearErrors();
+      markChanged();
+      paintStale();
+      msg.className = 'fb-msg';
+      msg.textContent = 'Alle Angaben geleert.';
+    });
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clearErrors();
+      const { profile, errors } = collect();
+      if (errors.length) {
+        msg.className = 'fb-msg bad';
+        msg.textContent = '';
+        showErrors(errors, null, 'Nicht berechnet');
+        return;
+      }
+      const my = ++seq;
+      submit.disabled = true;
+      submit.classList.add('loading');
+      msg.className = 'fb-msg';
+      msg.textContent = 'Wird berechnet …';
+      try {
+        const d = await recommendApi(profile);
+        if (my !== seq) return;
+        shown = JSON.stringify(profile);
+        const { kids } = recBody(d, before);
+        const changed = arr(d.tasks).filter(isObj).filter((t) => {
+          const w = before.get(str(t.task));
+          return !w || w.label !== str(t.label);
+        }).length;
+        const sent = Object.keys(profile).length;
+        out.classList.remove('stale');
+        fill(out,
+          h('div', { class: 'pe-head' },
+            h('b', { text: 'Neu berechnet' }),
+            h('span', { class: 'sub', text: ` · ${TF.format(new Date())} · ${sent} ${sent === 1 ? 'Angabe' : 'Angaben'}${str(d.rules_version) ? ` · Regeln ${str(d.rules_version)}` : ''}` }),
+            h('span', { class: 'grow' }),
+            before.size ? badge(changed ? `${changed} ${changed === 1 ? 'Label' : 'Labels'} geändert` : 'Labels wie in der Antwort', changed ? 'kind' : 'soft') : null),
+          h('p', { class: 'pe-stale', text: 'Die Angaben wurden seit dieser Berechnung geändert – „Neu berechnen“ aktualisiert.' }),
+          kids,
+          costsView(d.costs));
+        msg.className = 'fb-msg ok';
+        msg.textContent = before.size ? (changed ? `Neu berechnet: ${changed} ${changed === 1 ? 'Label' : 'Labels'} anders als in der Antwort.` : 'Neu berechnet: alle Labels wie in der Antwort.') : 'Neu berechnet.';
+      } catch (err) {
+        if (my !== seq) return;
+        msg.className = 'fb-msg bad';
+        msg.textContent = '';
+        if (err.status === 422 && err.errors && err.errors.length) {
+          const list = err.errors.filter(isObj).map((x) => {
+            const loc = arr(x.loc).map(str).filter((p) => p !== 'body');
+            const key = loc.length ? loc[loc.length - 1] : null;
+            // pydantic prefixes a validator's own message with "Value error, "
+            const m = str(x.msg).replace(/^Value error,\s*/, '') || 'Ungültig';
+            return { key: key && fields.has(key) ? key : null, msg: m, raw: loc.join('.') };
+          }).map((x) => (x.key ? x : { key: null, msg: x.raw ? `${x.raw}: ${x.msg}` : x.msg }));
+          showErrors(list, err.detail, 'Vom Server abgelehnt');
+        } else {
+          showErrors([], null, `Nicht berechnet: ${msgOf(err)}`);
+        }
+      } finally {
+        if (my === seq) {
+          submit.disabled = false;
+          submit.classList.remove('loading');
+        }
+      }
+    });
+    return sec;
   };
   const timingsView = (tm) => {
     if (!isObj(tm)) return null;
@@ -782,6 +1071,7 @@
       routerView(t.route),
       curatedView(t),
       isObj(resp.recommendation) ? recommendationView(resp.recommendation, false) : recommendationView(t.scoring, true),
+      profileEditor(resp, isObj(resp.recommendation) ? resp.recommendation : t.scoring),
       profileView(resp),
       passagesView(t.passages),
       scoresView(t),

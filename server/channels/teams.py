@@ -97,21 +97,31 @@ def parse_activity(body: bytes, max_chars: int) -> Activity:
 
 
 def teams_markdown(answer: str) -> str:
-    """The answer in the Markdown Teams renders: tables become lists."""
+    """The answer in the Markdown Teams renders: a table becomes a list, one item per row
+    ("- **Backup:** Extern – reason [3]"), its header row dropped."""
+    lines = answer.splitlines()
     out: list[str] = []
-    for line in answer.splitlines():
+    for i, line in enumerate(lines):
         stripped = line.strip()
         if stripped.startswith("|"):
-            if _TABLE_SEPARATOR.match(stripped):
-                continue
+            following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            if _TABLE_SEPARATOR.match(stripped) or _TABLE_SEPARATOR.match(following):
+                continue  # the separator, or the header row above it
             cells = [c.strip() for c in stripped.strip("|").split("|")]
             if len(cells) >= 2:
-                out.append(f"- **{cells[0]}:** " + " – ".join(c for c in cells[1:] if c))
-            continue
+                title = cells[0].replace("**", "")
+                line = f"- **{title}:** " + " – ".join(c for c in cells[1:] if c)
+            else:
+                continue
+        if (
+            line.lstrip().startswith("- ")
+            and out
+            and out[-1].strip()
+            and not out[-1].lstrip().startswith("- ")
+        ):
+            out.append("")  # Teams needs a blank line before a list
         out.append(line)
-    text = "\n".join(out)
-    # Teams needs a blank line before a list
-    return re.sub(r"([^\n])\n(- )", r"\1\n\n\2", text)
+    return "\n".join(out)
 
 
 def _sources(citations: list[AnswerCitation], english: bool) -> str:

@@ -35,12 +35,16 @@ _EMPHASIS: Final = re.compile(r"\*\*|__|(?<!\w)[*_](?=\w)|(?<=\w)[*_](?!\w)")
 def lead_sentences(answer: str, n: int = LEAD_SENTENCES) -> list[str]:
     """The first ``n`` sentences a reader sees; a list item or table row is one sentence."""
     out: list[str] = []
-    for raw in answer.splitlines():
+    lines = answer.splitlines()
+    for i, raw in enumerate(lines):
         if _SOURCES_HEADING.match(raw):
             break  # the citation list is not the answer
         line = _MARKER.sub("", raw).strip()
+        following = lines[i + 1].strip() if i + 1 < len(lines) else ""
         if not line or _TABLE_SEPARATOR.match(line):
             continue
+        if line.startswith("|") and _TABLE_SEPARATOR.match(following):
+            continue  # a table's header row names columns; it states nothing
         line = _LINE_MARKUP.sub("", line).strip()
         if line.startswith("|"):
             pieces = [" – ".join(c.strip() for c in line.strip("|").split("|") if c.strip())]
