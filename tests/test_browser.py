@@ -5,7 +5,9 @@ loopback origins (one allowed by CORS, one not)."""
 from __future__ import annotations
 
 import http.server
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +28,11 @@ ARGS = [
     "--no-first-run",
 ]
 STAFF_TOKEN = "browser-staff-token-0123456789"
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+# The README's screenshots: `SCREENSHOT_DIR=docs/screenshots pytest tests/test_browser.py`
+# refreshes them; a normal run writes to a temporary folder and leaves the tree clean.
+SCREENSHOTS = Path(
+    os.environ.get("SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="advisor-screenshots-")
+)
 
 
 def _free_port() -> int:
