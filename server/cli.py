@@ -158,7 +158,7 @@ def serve(
         token = secrets.token_urlsafe(24)
         settings = settings.model_copy(update={"staff_token": SecretStr(token)})
         where = f"http://{host or settings.host}:{port or settings.port}/playground"
-        console.print(f"Staff playground: {where}  token: {token}", highlight=False)
+        console.print(f"Staff playground: {where}  token: {token}", highlight=False, soft_wrap=True)
     try:
         uvicorn.run(
             create_app(settings),
