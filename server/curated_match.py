@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.lexical import LexicalIndex, Lexicon
+from server.cache import cached_array, cached_object
 from server.curated import AnswerSet, CuratedAnswer, load_answers
 
 __all__ = ["CuratedIndex", "CuratedMatch", "CuratedStore"]
@@ -173,29 +174,16 @@ class CuratedIndex:
     def _learned_ranking(
         self, phrasings: list[str], cache_dir: Path, model_name: str
     ) -> _LearnedRanking:
-        import pickle
-
         import sklearn
 
         key = hashlib.sha256(
             "\x00".join([model_name, sklearn.__version__, self.content_hash]).encode()
         ).hexdigest()[:16]
-        path = cache_dir / f"curated-ranking-{key}.pkl"
-        if path.is_file():
-            try:
-                with path.open("rb") as handle:
-                    cached = pickle.load(handle)
-                if isinstance(cached, _LearnedRanking):
-                    return cached
-            except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-                pass  # a damaged cache is rebuilt
-        ranking = _LearnedRanking(self.entries, phrasings, self._owner, self._vectors)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as handle:
-            pickle.dump(ranking, handle)
-        tmp.replace(path)
-        return ranking
+        return cached_object(
+            cache_dir / f"curated-ranking-{key}.pkl",
+            _LearnedRanking,
+            lambda: _LearnedRanking(self.entries, phrasings, self._owner, self._vectors),
+        )
 
     @staticmethod
     def _phrasing_vectors(
@@ -206,29 +194,19 @@ class CuratedIndex:
         memo: dict[str, np.ndarray],
     ) -> np.ndarray:
         digest = hashlib.sha256("\x00".join([model_name, *phrasings]).encode()).hexdigest()[:16]
-        path = cache_dir / f"curated-{digest}.npy"
-        if path.is_file():
-            try:
-                vectors = np.load(path)
-                if vectors.shape[0] == len(phrasings):
-                    memo.update(zip(phrasings, vectors, strict=True))
-                    return vectors
-            except (OSError, ValueError):
-                pass  # damaged cache: embed again
-        # a live reload re-embeds only the phrasings it has not seen
-        missing = [p for p in dict.fromkeys(phrasings) if p not in memo]
-        if missing:
-            memo.update(zip(missing, np.asarray(embed(missing), dtype=np.float32), strict=True))
-        vectors = (
-            np.stack([memo[p] for p in phrasings]).astype(np.float32)
-            if phrasings
-            else np.zeros((0, 1), dtype=np.float32)
-        )
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as handle:
-            np.save(handle, vectors)
-        tmp.replace(path)
+
+        def compute() -> np.ndarray:
+            # a live reload embeds only the phrasings it has not seen
+            missing = [p for p in dict.fromkeys(phrasings) if p not in memo]
+            if missing:
+                vectors = np.asarray(embed(missing), dtype=np.float32)
+                memo.update(zip(missing, vectors, strict=True))
+            if not phrasings:
+                return np.zeros((0, 1), dtype=np.float32)
+            return np.stack([memo[p] for p in phrasings]).astype(np.float32)
+
+        vectors = cached_array(cache_dir / f"curated-{digest}.npy", len(phrasings), compute)
+        memo.update(zip(phrasings, vectors, strict=True))
         return vectors
 
     def match(

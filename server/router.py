@@ -15,7 +15,6 @@ classifier says.
 from __future__ import annotations
 
 import hashlib
-import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ingest.lexical import fold_umlauts
+from server.cache import cached_object
 
 __all__ = [
     "LABELS",
@@ -181,23 +181,12 @@ class Router:
                 [raw, model_name.encode(), FEATURE_VERSION.encode(), sklearn.__version__.encode()]
             )
         ).hexdigest()[:16]
-        path = cache_dir / f"router-{key}.pkl"
-        if path.is_file():
-            try:
-                with path.open("rb") as handle:
-                    router = pickle.load(handle)
-                if isinstance(router, Router):
-                    return router
-            except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-                pass  # a damaged cache is rebuilt, never trusted
-        examples = load_examples(examples_path)
-        router = cls.train(examples, embed([e.text for e in examples]))
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as handle:
-            pickle.dump(router, handle)
-        tmp.replace(path)  # atomic: a parallel reader never sees half a file
-        return router
+
+        def build() -> Router:
+            examples = load_examples(examples_path)
+            return cls.train(examples, embed([e.text for e in examples]))
+
+        return cached_object(cache_dir / f"router-{key}.pkl", Router, build)
 
     def classify(self, text: str, vector: np.ndarray) -> Route:
         features = _stack(self._chars, self._words, [text], vector.reshape(1, -1))

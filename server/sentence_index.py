@@ -20,6 +20,7 @@ import numpy as np
 
 from ingest.clean import fold
 from ingest.lexical import LexicalIndex, Lexicon
+from server.cache import cached_array
 from server.sentence_table import Sentence, SentenceTable
 
 __all__ = ["ScoredSentence", "SentenceIndex"]
@@ -66,21 +67,7 @@ class SentenceIndex:
         texts: list[str], embed: EmbedDocuments, cache_dir: Path, model_name: str
     ) -> np.ndarray:
         digest = hashlib.sha256("\x00".join([model_name, *texts]).encode()).hexdigest()[:16]
-        path = cache_dir / f"sentences-{digest}.npy"
-        if path.is_file():
-            try:
-                vectors = np.load(path)
-                if vectors.shape[0] == len(texts):
-                    return vectors
-            except (OSError, ValueError):
-                pass
-        vectors = np.asarray(embed(texts), dtype=np.float32)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as handle:
-            np.save(handle, vectors)
-        tmp.replace(path)
-        return vectors
+        return cached_array(cache_dir / f"sentences-{digest}.npy", len(texts), lambda: embed(texts))
 
     def rank(
         self, question: str, vector: np.ndarray, passages: Sequence[str] = (), k: int = 10

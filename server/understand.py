@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
-from text_to_num import alpha2digit
+
+from server.numbers import numbers_to_digits
 
 Language = Literal["de", "en"]
 Intent = Literal["recommend", "fact", "smalltalk", "out_of_scope"]
@@ -469,49 +470,6 @@ def load_lexicon(path: Path = DEFAULT_LEXICON_PATH) -> Lexicon:
 
 # --- Per-message preparation -----------------------------------------------------------------
 
-_ARTICLES: Final = re.compile(r"(?<!\w)(ein(?:e[mnrs]?)?)(?!\w)", re.IGNORECASE)
-_N_AND_A_HALF: Final = re.compile(
-    r"(?<!\w)(?:(ein|zwei|drei|vier|fünf|fuenf|sechs|sieben|acht|neun|zehn)einhalb|anderthalb)"
-    r"(?!\w)",
-    re.IGNORECASE,
-)
-_HALF_VALUES: Final[Mapping[str, int]] = {
-    "ein": 1, "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "fuenf": 5,
-    "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10,
-}  # fmt: skip
-# text2num knows the umlaut spellings only: "fuenfundvierzig" must become "fünfundvierzig".
-_ASCII_NUMBER_STEMS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
-    (re.compile("fuenf", re.IGNORECASE), "fünf"),
-    (re.compile("zwoelf", re.IGNORECASE), "zwölf"),
-    (re.compile("dreissig", re.IGNORECASE), "dreißig"),
-)
-
-
-def _words_to_digits(text: str, language: Language) -> str:
-    other: Language = "en" if language == "de" else "de"
-    try:
-        # threshold=0: "zwei Admins" must become "2 Admins" (the default keeps small numbers).
-        text = alpha2digit(text, language, threshold=0)
-        return str(alpha2digit(text, other, threshold=0))
-    except Exception:  # a third-party parser on user input must never break a chat turn
-        return text
-
-
-def _numbers_to_digits(text: str, language: Language) -> str:
-    """Number words to digits; German articles stay words ("ein Mitarbeiter" is not a count)."""
-    text = _N_AND_A_HALF.sub(
-        lambda m: f"{_HALF_VALUES[m.group(1).lower()] if m.group(1) else 1},5", text
-    )
-    for pattern, replacement in _ASCII_NUMBER_STEMS:
-        text = pattern.sub(replacement, text)
-    pieces = _ARTICLES.split(text)
-    # split() with one group alternates text, article, text, ...: convert the text parts only.
-    return "".join(
-        piece if index % 2 or not piece.strip() else _words_to_digits(piece, language)
-        for index, piece in enumerate(pieces)
-    )
-
-
 @dataclass(frozen=True)
 class _Prepared:
     original: str  # NFKC-normalised message
@@ -543,7 +501,7 @@ def _prepare(message: str) -> _Prepared:
     original = unicodedata.normalize("NFKC", message)
     de, en = _language_scores(original, lex)
     language: Language = "en" if en > de else "de"
-    numeric = fold(_numbers_to_digits(original, language))
+    numeric = fold(numbers_to_digits(original, language))
     return _Prepared(original, fold(original), numeric, language, language_sure=de != en)
 
 
