@@ -202,6 +202,7 @@ class Lexicon:
     urgent: re.Pattern[str]
     prices: Mapping[str, tuple[re.Pattern[str], ...]]
     price_claim: re.Pattern[str]
+    price_offer: re.Pattern[str]
     follow_up: re.Pattern[str]
     smalltalk: re.Pattern[str]
     smalltalk_prefix: re.Pattern[str]
@@ -369,7 +370,7 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
         root["answers"], "answers", frozenset({"yes", "no", "zero", "one", "filler"})
     )
     prices = _mapping(
-        root["prices"], "prices", frozenset({"per_user_month", "per_staff_year", "claim"})
+        root["prices"], "prices", frozenset({"per_user_month", "per_staff_year", "claim", "offer"})
     )
 
     fact_match: dict[str, re.Pattern[str]] = {}
@@ -424,6 +425,7 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
         recommend=_pattern(_strings(intent["recommend"], "intent.recommend"), "recommend"),
         costs=_pattern(_strings(intent["costs"], "intent.costs"), "intent.costs"),
         price_claim=_pattern(_strings(prices["claim"], "prices.claim"), "prices.claim"),
+        price_offer=_pattern(_strings(prices["offer"], "prices.offer"), "prices.offer"),
         all_tasks=_pattern(_strings(intent["all_tasks"], "intent.all_tasks"), "intent.all_tasks"),
         urgent=_pattern(_strings(intent["urgent"], "intent.urgent"), "intent.urgent"),
         prices={
@@ -819,9 +821,12 @@ _SENTENCE: Final = re.compile(r"(?:[^.!?;\n]|(?<=\d)\.(?=\d))+[.!?;\n]*")
 
 def _own_sentences(text: str, lex: Lexicon) -> str:
     """The text with every sentence about another or an imagined company, and every clause
-    about the past or a condition, blanked out (positions kept)."""
+    about the past or a condition, blanked out (positions kept). A provider's offer to the
+    visitor ("Ein MSP hat uns 45 Euro pro User angeboten") is the visitor's own figure."""
     text = "".join(
-        " " * len(m.group(0)) if lex.not_own.search(m.group(0)) else m.group(0)
+        " " * len(m.group(0))
+        if lex.not_own.search(m.group(0)) and not lex.price_offer.search(m.group(0))
+        else m.group(0)
         for m in _SENTENCE.finditer(text)
     )
     spans: list[tuple[int, int]] = []

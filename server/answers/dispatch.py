@@ -46,17 +46,63 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
     """A question for an amount, a duration or a share is only answered by a text that states
     one, about the thing asked: "Was kostet eine Firewall?" is not answered by the managed
     service price per user, nor "Wie viel Prozent vom Umsatz …?" by the 62 % who outsource."""
-    if not passage.wants_number(ctx.message):
+    if not passage.wants_number(ctx.message) and _rate_unit(ctx.message) is None:
         return True
     text = " ".join(draft.pieces) if isinstance(draft.pieces, list) else ""
     draft.pieces = [text]
-    if not passage.HAS_NUMBER.search(re.sub(r"\[\d+\]", "", text)):
+    if not passage.HAS_NUMBER.search(_without_question_numbers(ctx.message, text)):
+        return False
+    unit = _rate_unit(ctx.message)
+    if unit is not None and not unit[1].search(text):
+        draft.trace["subject_missing"] = [unit[0]]
         return False
     missing = _unanswered_subject(ctx, draft, text)
     if missing:
         draft.trace["subject_missing"] = missing
         return False
     return True
+
+
+def _without_question_numbers(question: str, text: str) -> str:
+    """The answer without its citation marks and without the names with numbers the question
+    already has: "Microsoft 365", "ISO 27001" or "24/7" state no figure that was asked for."""
+    text = re.sub(r"\[\d+\]", "", text)
+    names = re.findall(r"\b[A-Z][\w-]*\s\d+\b|\b\d+/\d+\b", question)
+    for name in sorted(set(names), key=len, reverse=True):
+        text = text.replace(name, " ")
+    return text
+
+
+# A price asked per hour, per server or per terabyte is not answered by a price per user:
+# the answer must name the unit asked for.
+_RATE_UNITS = {
+    "hour": (
+        re.compile(r"(stundensatz|stundenlohn|stundenpreis|pro stunde|je stunde|per hour|an hour|"
+                   r"hourly|/ ?h\b)", re.IGNORECASE),
+        re.compile(r"(stundensatz|stundenlohn|(pro|je|per|/) ?(stunde|hour|h\b)|hourly)",
+                   re.IGNORECASE),
+    ),
+    "server": (
+        re.compile(r"\b(pro|je|per|/) ?server\b", re.IGNORECASE),
+        re.compile(r"server", re.IGNORECASE),
+    ),
+    "storage": (
+        re.compile(r"\b(pro|je|per|/) ?(tb|gb|terabyte|gigabyte)\b|\d+ ?(tb|gb)\b", re.IGNORECASE),
+        re.compile(r"\b(tb|gb|terabyte|gigabyte|speicher\w*|storage)\b", re.IGNORECASE),
+    ),
+    "licence": (
+        re.compile(r"\b(pro|je|per|/) ?(lizenz|licen[cs]e)|lizenzkosten|licen[cs]e (costs?|fees?)",
+                   re.IGNORECASE),
+        re.compile(r"(lizenz|licen[cs]e)", re.IGNORECASE),
+    ),
+}
+
+
+def _rate_unit(question: str) -> tuple[str, re.Pattern[str]] | None:
+    for name, (asked, stated) in _RATE_UNITS.items():
+        if asked.search(question):
+            return name, stated
+    return None
 
 
 # Words of a figure question that name no subject ("Was kostet das ungefähr pro Monat?").
@@ -68,9 +114,15 @@ _FIGURE_WORDS = frozenset(
         "typischerweise "
         "normal normalerweise üblich ublich grob rund viel viele wieviel hoch lange dauer dauert "
         "prozent anteil cost costs price much many long average typical roughly usually per month "
-        "year percent share euros we uns unser unsere our firma unternehmen company mitarbeiter "
+        "year percent share euros typically normally generally approximately "
+        "we uns unser unsere our firma unternehmen company mitarbeiter "
         "leute employees staff ab wann",
     )
+)
+
+
+_COMMON_ACRONYMS = frozenset(
+    {"IT", "PC", "PCS", "EDV", "EU", "EUR", "KMU", "MSP", "SLA", "OK", "CEO"}
 )
 
 
@@ -94,6 +146,11 @@ def _unanswered_subject(ctx: AnswerContext, draft: Draft, text: str) -> list[str
     # the subject is what the question names: German nouns where the visitor capitalises them
     nouns = {m.lower() for m in re.findall(r"(?<![.!?]\s)(?<!^)\b[A-ZÄÖÜ][\w-]+", ctx.message)}
     subject: list[str] = []
+    # a short acronym names the subject as much as a noun does ("CIO", "ISO", "VPN"), and the
+    # thing asked about when the texts never name it
+    acronyms = [a.lower() for a in re.findall(r"\b[A-Z]{2,4}\b", ctx.message)]
+    acronyms = [a for a in acronyms if a.upper() not in _COMMON_ACRONYMS]
+    subject += acronyms
     for w in words(ctx.message):
         if ctx.language == "de" and nouns and w not in nouns:
             continue
@@ -109,6 +166,8 @@ def _unanswered_subject(ctx: AnswerContext, draft: Draft, text: str) -> list[str
         return root in known or (len(root) >= 6 and any(k.startswith(root[:6]) for k in known))
 
     missing = [part for part in subject if not mentioned(part)]
+    if any(a in missing for a in acronyms):
+        return missing
     # one unknown word among several is a paraphrase; half of the subject unknown is another
     # question ("Was kostet eine Firewall?" is not the managed-service price)
     return missing if subject and len(missing) * 2 >= len(subject) else []
@@ -170,10 +229,32 @@ def _policy_worded(message: str, label: str) -> bool:
     return pattern is None or bool(pattern.search(message))
 
 
+# "Wie oft sollten wir die Aufteilung überprüfen?" names the split between in-house and
+# external, but asks when or how often, which the documents answer in a sentence.
+_NOT_THE_SPLIT = re.compile(
+    r"\b(wie oft|wie häufig|wie haeufig|in welchen abständen|in welchen abstaenden|wann|"
+    r"how often|how frequently|when)\b",
+    re.IGNORECASE,
+)
+
+
+# "Spreche ich mit einem Menschen oder einem automatisierten System?" asks what the advisor is,
+# whatever document sentence about automation happens to match.
+_ABOUT_ADVISOR = re.compile(
+    r"\b(?:bist du|sind sie|spreche ich|rede ich|chatte ich|schreibe ich|am i (?:talking|"
+    r"speaking|chatting)|are you)\b.{0,80}\b(?:mensch\w*|bot|chatbot|ki|künstlich\w*|"
+    r"kuenstlich\w*|automatisiert\w*|maschine|roboter|echte[rn]? (?:person|berater\w*|"
+    r"mitarbeiter\w*)|human|real person|an? ai|robot|machine|automated)\b",
+    re.IGNORECASE,
+)
+
+
 def _one_question(ctx: AnswerContext) -> bool:
     from server.understand import asks_about_all_tasks
 
-    return "?" in ctx.message and not asks_about_all_tasks(ctx.message)
+    if "?" not in ctx.message:
+        return False
+    return not asks_about_all_tasks(ctx.message) or bool(_NOT_THE_SPLIT.search(ctx.message))
 
 
 def _with(draft: Draft, reason: str, ctx: AnswerContext) -> Draft:
@@ -212,7 +293,10 @@ def knowledge(ctx: AnswerContext, reason: str) -> Draft:
             ctx,
         )
     unsure = ctx.route.confidence < CLARIFY_BELOW
-    if unsure and not ctx.previous and ctx.bot.curated_enabled:
+    # a figure question is clear enough: the documents lack that figure, and saying so helps
+    # more than asking back
+    figure = passage.wants_number(ctx.message) or _rate_unit(ctx.message) is not None
+    if unsure and not figure and not ctx.previous and ctx.bot.curated_enabled:
         draft = clarification.answer(ctx)
         if draft is not None:
             return _with(draft, f"{reason}; router unsure, no context: ask back", ctx)
@@ -230,6 +314,10 @@ def choose(ctx: AnswerContext) -> Draft:
         # the rules know off-topic requests (weather, jokes, cooking) the router may doubt
         kind = "support" if label == "support" else "offtopic"
         return _with(decline.answer(ctx, kind), "out-of-scope rule", ctx)  # type: ignore[arg-type]
+    if _ABOUT_ADVISOR.search(ctx.message):
+        draft = policy.answer(ctx, "about")
+        if draft is not None:
+            return _with(draft, "asks what the advisor is", ctx)
     expecting = ctx.state.expecting
     if expecting and expecting in u.facts:
         # "45", "yes", "55 Euro": the answer to the question the advisor just asked

@@ -30,9 +30,16 @@ MAX_SUPPORT = 2
 MAX_LIST_ITEMS = 8
 _NUMBER_QUESTION = re.compile(
     r"\b(wie ?viele?|wieviel|wie hoch|wie teuer|was kostet|was kosten|how (?:much|many)|"
-    r"what does .* cost|welche[nr]? anteil|wie viel prozent|what percentage|what share|"
-    r"ab wann|ab wie vielen|wie lange|how long)\b"
+    r"what (?:does|do|would|will|might|could) .* cost|was (?:würde|wuerde|wurde|wird) .* kosten|"
+    r"welche[nr]? anteil|wie viel prozent|what percentage|what share|"
+    r"ab wann|ab wie vielen|wie lange|how long|"
+    # a unit the answer must be given in ("in Minuten", "in hours", "12 oder 36 Monate?")
+    r"in (?:minuten|stunden|tagen|wochen|monaten|jahren|prozent|euro)|"
+    r"in (?:minutes|hours|days|weeks|months|years|percent|euros)|"
+    r"\d+ (?:oder|or|bis|to) \d+ (?:minuten|stunden|tage|wochen|monate|jahre|prozent|%|euro|"
+    r"minutes|hours|days|weeks|months|years|percent|euros))\b"
 )
+_PRICE_QUESTION = re.compile(r"(kost|preis|stundensatz|\bcost|\bprice|\brate\b)", re.I)
 HAS_NUMBER = re.compile(
     r"\d|\b(?:zwei|drei|vier|fünf|zehn|hälfte|two|three|half|\w*stellig\w*|\w*-digit)\b",
     re.I,
@@ -191,8 +198,12 @@ def answer(ctx: AnswerContext) -> Draft | None:
 def nearest(ctx: AnswerContext) -> str | None:
     """The closest relevant document sentence, cited, for a "not covered" answer."""
     passages = ctx.passages(5)
-    ranked = ctx.bot.sentence_index.rank(ctx.message, ctx.vector, [p.text for p in passages], k=3)
-    for candidate in ranked:
+    ranked = ctx.bot.sentence_index.rank(ctx.message, ctx.vector, [p.text for p in passages], k=5)
+    if wants_number(ctx.message) or _PRICE_QUESTION.search(ctx.message):
+        # for a figure the documents lack, the nearest figure they give is the useful pointer
+        numeric = [s for s in ranked if HAS_NUMBER.search(s.sentence.de)]
+        ranked = numeric + [s for s in ranked if s not in numeric]
+    for candidate in ranked[:3]:
         if candidate.lexical >= MIN_LEXICAL / 2 or candidate.dense >= MIN_DENSE - 0.1:
             rendered = _render(ctx, candidate.sentence)
             if rendered:
