@@ -230,3 +230,13 @@ def test_how_often_to_review_the_split_is_answered_not_tabled(client: Any) -> No
     body = _chat(client, "Wie oft sollte man prüfen, was intern bleibt und was extern läuft?")
     assert "| Aufgabe |" not in body["answer"]
     assert fact_hit(["jährlich"], lead(body["answer"])), body["answer"]
+
+
+def test_hands_on_help_is_support_even_near_a_curated_answer(client: Any) -> None:
+    body = _chat(client, "Wo klicke ich, um im Microsoft-365-Portal ein neues Postfach anzulegen?")
+    assert body["outcome"] == "decline" and body["citations"] == []
+    body = _chat(
+        client,
+        "Wie richte ich als Key-User am besten die Zusammenarbeit mit dem Dienstleister ein?",
+    )
+    assert body["outcome"] == "answer"

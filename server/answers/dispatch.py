@@ -205,6 +205,21 @@ _SUPPORT_WORDS = re.compile(
 )
 
 
+# Hands-on help with one device or account right now: support, however close a curated answer
+# about the same product comes ("neuen Benutzer in Microsoft 365 anlegen – wo klicke ich?").
+_HANDS_ON = re.compile(
+    r"(wo (?:klicke?|finde|stelle|trage) ich|wie (?:lege|richte|stelle|installiere|konfiguriere|"
+    r"setze|verbinde|aktiviere|entsperre|lösche|loesche) ich (?:\w+ ){0,4}(?:benutzer|konto|"
+    r"account|drucker|postfach|e-mail|mail|outlook|vpn|wlan|router|firewall|rechner|pc|laptop|"
+    r"server|lizenz|passwort|nas|freigabe|treiber)|papierstau|druckt nicht|"
+    r"startet nicht|fährt nicht hoch|faehrt nicht hoch|zeigt (?:\w+ ){0,3}(?:fehler|an)\b|"
+    r"fehlermeldung|funktioniert (?:seit \w+ )?nicht|geht (?:seit \w+ )?nicht mehr|"
+    r"where do i click|how do i (?:set up|configure|install|reset|add|create|unlock|connect)|"
+    r"error message|keeps crashing|won't (?:start|print|connect))",
+    re.IGNORECASE,
+)
+
+
 def _decline_worded(ctx: AnswerContext, label: str) -> bool:
     """Off-topic has no IT-sourcing words; a support request asks for hands-on help. Without
     that, the router's decline label is doubted and the knowledge path answers."""
@@ -327,6 +342,8 @@ def choose(ctx: AnswerContext) -> Draft:
         draft = followup.answer(ctx)
         if draft is not None:
             return _with(draft, f"follow-up to a {ctx.previous.get('module')} answer", ctx)
+    if label == "support" and _HANDS_ON.search(ctx.message):
+        return _with(decline.answer(ctx, "support"), "router: support, hands-on request", ctx)
     if label in DECLINES or label in POLICIES:
         match = curated.best_match(ctx) if ctx.bot.curated_enabled else None
         strong = (
