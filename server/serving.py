@@ -3,7 +3,12 @@ tests start the server exactly as production does."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import inspect
 from typing import Any
+
+import uvicorn
 
 from server.settings import Settings
 
@@ -17,7 +22,7 @@ APP_FACTORY = "server.app:create_app"
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run`` / ``uvicorn.Config`` besides the app."""
     proxies = settings.trusted_proxies
-    return {
+    options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": "info",
@@ -29,6 +34,18 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_keep_alive": settings.keep_alive_seconds,
         "server_header": False,
     }
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # A worker imports torch and loads the model before it can answer the supervisor's
+        # ping; uvicorn's 5 s default kills and restarts it, again and again, on a busy machine.
+        options["timeout_worker_healthcheck"] = 60
+    if importlib.util.find_spec("httptools") is not None:  # uvicorn's default parser
+        from server.head_deadline import HeadDeadlineProtocol
+
+        # a partial of a module-level class: workers get it pickled, by name
+        options["http"] = functools.partial(
+            HeadDeadlineProtocol, head_timeout=settings.header_timeout_seconds
+        )
+    return options
 
 
 def worker_warning(settings: Settings, workers: int) -> str | None:

@@ -64,9 +64,11 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Deprecated: true means trusted_proxies=127.0.0.1,::1 (a proxy on the same machine).
     trust_forwarded_for: bool = False
-    # Time limits: the whole request body (a stalled upload is answered 408), each request
+    # Time limits: the request head (a connection that stalls in it is closed), the whole
+    # request body (a stalled upload is answered 408), each request
     # (503 past it; the staff API, behind its token, runs evals and retrains the curated
     # matching, so it gets longer), and an idle keep-alive connection (uvicorn closes it).
+    header_timeout_seconds: float = Field(10.0, gt=0, le=300)  # the request line and headers
     body_timeout_seconds: float = Field(10.0, gt=0, le=300)
     request_timeout_seconds: float = Field(20.0, gt=0, le=600)
     staff_request_timeout_seconds: float = Field(600.0, gt=0, le=3600)

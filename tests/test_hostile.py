@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STAFF_TOKEN = "hostile-staff-token-0123456789"
 TEAMS_SECRET = base64.b64encode(b"hostile-suite-teams-secret-32-by").decode()
 BODY_TIMEOUT = 1.5
+HEAD_TIMEOUT = 1.5
 KEEP_ALIVE = 2
 
 
@@ -93,6 +94,7 @@ def _settings(indexed_dir: Path, tmp: Path, **overrides: Any) -> Any:
         "teams_secret": TEAMS_SECRET,
         "staff_token": STAFF_TOKEN,
         "body_timeout_seconds": BODY_TIMEOUT,
+        "header_timeout_seconds": HEAD_TIMEOUT,
         "keep_alive_seconds": KEEP_ALIVE,
     }
     return Settings(**{**values, **overrides})
@@ -136,6 +138,7 @@ def _examples(operation: Any, mode: GenerationMode, headers: dict[str, str] | No
     return examples
 
 
+@pytest.mark.slow
 def test_the_schema_matches_every_answer(advisor: str) -> None:
     """Every operation, with data inside the schema and outside it: no 5xx, each status
     documented, each body and content type as documented, and data outside the schema
@@ -332,6 +335,37 @@ def test_a_trickled_body_is_answered_408_however_steady_the_trickle(advisor: str
     answer = _raw(advisor, _post_head("/api/chat", "Content-Length: 41\r\n"), trickle())
     assert answer is not None and answer[0] == 408
     assert time.monotonic() - started < 41 * 0.3
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"", b"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl", b"G"],
+)
+def test_a_connection_that_never_finishes_its_head_is_closed(advisor: str, head: bytes) -> None:
+    """Slowloris in the request line and headers: uvicorn alone would keep it for good."""
+    port = int(advisor.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=HEAD_TIMEOUT + 5) as sock:
+        started = time.monotonic()
+        if head:
+            sock.sendall(head)
+        assert sock.recv(1) == b"", "closed without an answer"
+        assert HEAD_TIMEOUT - 0.2 < time.monotonic() - started < HEAD_TIMEOUT + 3
+
+
+def test_a_trickled_head_is_closed_however_steady_the_trickle(advisor: str) -> None:
+    port = int(advisor.rsplit(":", 1)[1])
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 40
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.monotonic()
+        try:
+            for byte in head:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert time.monotonic() - started < len(head) * 0.1, "cut off before the trickle ended"
+        with suppress(ConnectionResetError):
+            assert sock.recv(1) == b""
 
 
 def test_an_idle_keep_alive_connection_is_closed(advisor: str) -> None:
@@ -670,6 +704,7 @@ def test_behind_a_trusted_proxy_the_client_supplied_first_entry_is_not_counted(
 # --- advisor serve --workers ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_serve_with_workers_answers_and_warns_about_per_worker_limits(indexed_dir: Path) -> None:
     port = _free_port()
     env = {
