@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from server.index_config import index_config
+from server.openapi import advisor_openapi
 from server.retrieval import HybridRetriever, PassageIndex
 from server.settings import Settings
 
@@ -18,8 +19,9 @@ from server.settings import Settings
 def _validation_message(errors: list[Any]) -> str:
     parts = []
     for err in errors:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
-        parts.append(f"{loc or 'request'}: {err.get('msg', 'invalid')}")
+        where = [str(p) for p in err.get("loc", ())]
+        loc = ".".join(p for p in where if p not in ("body", "query", "path", "header"))
+        parts.append(f"{loc or (where[0] if where else 'request')}: {err.get('msg', 'invalid')}")
     return "; ".join(parts)
 
 
@@ -49,7 +51,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Answers from five German source documents, with citations.",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs is served by server.routes.docs from local files under the pages' CSP;
+        # ReDoc needs inline styles, so there is none
+        docs_url=None,
+        redoc_url=None,
     )
+    app.openapi = lambda: advisor_openapi(app, settings)  # type: ignore[method-assign]
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -60,21 +67,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             content={"detail": _validation_message(errors), "errors": _jsonable(errors)},
         )
 
-    from server.guards import RequestGuard
+    @app.exception_handler(Exception)
+    async def _failed(request: Request, exc: Exception) -> JSONResponse:
+        # Still logged by Starlette. This answer is sent outside every middleware, so it
+        # carries the security headers itself.
+        from server.security import security_headers
 
+        headers = dict(security_headers(request.url.path))
+        return JSONResponse(status_code=500, content={"detail": "internal error"}, headers=headers)
+
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from server.guards import RequestDeadline, RequestGuard
+
+    # add_middleware wraps: the last added runs first. Innermost the guards, then the
+    # time limit around them, CORS (preflights are never counted), the security headers on
+    # every response (refusals included), and outermost the trusted proxies' rewrite of
+    # the client address, which the rate limit counts.
     app.add_middleware(
         RequestGuard,
         rate_limit=settings.rate_limit,
         max_body_bytes=settings.max_body_bytes,
-        trust_forwarded=settings.trust_forwarded_for,
+        storage=settings.rate_limit_storage,
+        session_daily_cap=settings.session_daily_cap,
+        global_daily_cap=settings.global_daily_cap,
+        body_timeout=settings.body_timeout_seconds,
+    )
+    app.add_middleware(
+        RequestDeadline,
+        seconds=settings.request_timeout_seconds,
+        longer={"/api/staff/": settings.staff_request_timeout_seconds},
     )
 
     from fastapi.middleware.cors import CORSMiddleware
 
     from server.security import SecurityHeaders, cors_origins
 
-    # Outermost first: CORS answers preflights before the guard counts them; the security
-    # headers land on every response, refusals included.
     app.add_middleware(
         CORSMiddleware,
         allow_origins=cors_origins(settings.allowed_origins, settings.public_url),
@@ -85,14 +113,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(SecurityHeaders)
+    if settings.trusted_proxies:
+        # The client is the right-most X-Forwarded-For entry that is not a trusted proxy
+        # (uvicorn's rule; idempotent when uvicorn applied it already, see server.serving).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
-    from server.routes import chat, recommend, search, staff, teams, web
+    from server.routes import chat, docs, recommend, search, staff, teams, web
 
     app.include_router(search.router)
     app.include_router(recommend.router)
     app.include_router(chat.router)
     app.include_router(teams.router)
     app.include_router(staff.router)
+    app.include_router(docs.router)
     app.include_router(web.router)  # last: its /{name} must not shadow the API
     return app
 

@@ -130,6 +130,10 @@ def search(
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="worker processes (default ADVISOR_WORKERS or 1)"),
+    ] = None,
     staff_token: Annotated[
         bool,
         typer.Option(
@@ -139,34 +143,35 @@ def serve(
     ] = True,
 ) -> None:
     """Serve the HTTP API (and the web pages) with uvicorn."""
+    import os
+
     import uvicorn
 
     from ingest.index import IndexError_
-    from server.app import create_app
+    from server.serving import APP_FACTORY, uvicorn_options, worker_warning
 
     settings = _settings()
     # Check the index here, so a missing index or a model mismatch is one clear line and
     # exit code 2 instead of a lifespan traceback from uvicorn.
     _retriever(settings)
+    workers = workers or settings.workers
     if settings.staff_token is None and staff_token:
         # never a default token: a fresh random one for this run, shown once to whoever
         # started the server (set ADVISOR_STAFF_TOKEN to keep one across restarts)
         import secrets
 
-        from pydantic import SecretStr
-
         token = secrets.token_urlsafe(24)
-        settings = settings.model_copy(update={"staff_token": SecretStr(token)})
+        # the app factory reads its settings from the environment, in every worker
+        os.environ["ADVISOR_STAFF_TOKEN"] = token
         where = f"http://{host or settings.host}:{port or settings.port}/playground"
         console.print(f"Staff playground: {where}  token: {token}", highlight=False, soft_wrap=True)
+    warning = worker_warning(settings, workers)
+    if warning:
+        err.print(warning, style="yellow", highlight=False, soft_wrap=True)
+    options = uvicorn_options(settings)
+    options.update(host=host or settings.host, port=port or settings.port)
     try:
-        uvicorn.run(
-            create_app(settings),
-            host=host or settings.host,
-            port=port or settings.port,
-            log_level="info",
-            access_log=False,  # query strings carry user questions: keep them out of logs
-        )
+        uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
     except IndexError_ as exc:
         raise _fail(str(exc)) from None
 

@@ -1,7 +1,8 @@
 """Browser security headers on every response, and the CORS policy for the widget.
 
-The advisor's own pages load nothing from elsewhere and nothing inline, so one strict policy
-fits them all; FastAPI's /docs loads Swagger UI from a CDN and keeps its own defaults.
+The advisor's pages, /docs included (Swagger UI from local files, see server.routes.docs),
+load nothing from elsewhere and nothing inline, so one strict policy fits every response:
+pages, static files, JSON answers and refusals.
 """
 
 from __future__ import annotations
@@ -11,14 +12,26 @@ from typing import Any
 
 from server.routes.web import PAGE_CSP
 
-__all__ = ["SecurityHeaders", "cors_origins"]
+__all__ = ["SecurityHeaders", "cors_origins", "security_headers"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[
     [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
 ]
-_DOCS = ("/docs", "/redoc", "/openapi.json")
+
+
+def security_headers(path: str) -> list[tuple[str, str]]:
+    """The headers every response to ``path`` carries."""
+    headers = [
+        ("content-security-policy", PAGE_CSP),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+        ("x-frame-options", "DENY"),  # frame-ancestors for browsers that predate CSP 2
+    ]
+    if path.startswith("/api/"):
+        headers.append(("cache-control", "no-store"))
+    return headers
 
 
 class SecurityHeaders:
@@ -29,22 +42,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = str(scope.get("path", ""))
+        extra = [(k.encode(), v.encode()) for k, v in security_headers(str(scope.get("path", "")))]
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-                extra = [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-                ]
-                if not path.startswith(_DOCS):
-                    extra.append((b"content-security-policy", PAGE_CSP.encode()))
-                if path.startswith("/api/"):
-                    extra.append((b"cache-control", b"no-store"))
-                headers += [(k, v) for k, v in extra if k not in present]
-                message["headers"] = headers
+                message["headers"] = headers + [(k, v) for k, v in extra if k not in present]
             await send(message)
 
         await self.app(scope, receive, with_headers)

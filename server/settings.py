@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -49,8 +50,29 @@ class Settings(BaseSettings):
 
     # Public API guards (server/guards.py): per-client rate limit on /api/*, body size cap.
     rate_limit: str = "30/minute;1000/day"
+    # Where the limiter counts (a `limits` storage URI). memory:// is per process: with
+    # several workers each counts on its own; redis://… shares the counts.
+    rate_limit_storage: str = "memory://"
+    # Daily caps on the chat routes besides the per-client limit: per conversation and for
+    # the whole advisor (a runaway client or a botnet cannot spend the day's capacity);
+    # 0 = no cap.
+    session_daily_cap: int = Field(300, ge=0)
+    global_daily_cap: int = Field(20_000, ge=0)
     max_body_bytes: int = Field(32_768, ge=1_024, le=10_485_760)
-    trust_forwarded_for: bool = False  # only behind a reverse proxy that sets the header
+    # Only a request whose peer is one of these reverse proxies (IPs or CIDRs) is counted by
+    # its X-Forwarded-For; the header is forgeable by everyone else.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Deprecated: true means trusted_proxies=127.0.0.1,::1 (a proxy on the same machine).
+    trust_forwarded_for: bool = False
+    # Time limits: the request head (a connection that stalls in it is closed), the whole
+    # request body (a stalled upload is answered 408), each request
+    # (503 past it; the staff API, behind its token, runs evals and retrains the curated
+    # matching, so it gets longer), and an idle keep-alive connection (uvicorn closes it).
+    header_timeout_seconds: float = Field(10.0, gt=0, le=300)  # the request line and headers
+    body_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    request_timeout_seconds: float = Field(20.0, gt=0, le=600)
+    staff_request_timeout_seconds: float = Field(600.0, gt=0, le=3600)
+    keep_alive_seconds: int = Field(5, ge=1, le=300)
     # Conversations older than this (since their last message) are deleted.
     session_ttl_days: float = Field(30.0, gt=0, le=3650)
 
@@ -75,6 +97,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
 
     @field_validator("collection")
     @classmethod
@@ -90,6 +113,33 @@ class Settings(BaseSettings):
         # ADVISOR_ALLOWED_ORIGINS="https://a.example,https://b.example" as well as JSON
         if isinstance(value, str) and not value.strip().startswith("["):
             return [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        # ADVISOR_TRUSTED_PROXIES="10.0.0.5,10.1.0.0/16"; each checked now, not at first use
+        if isinstance(value, str) and not value.strip().startswith("["):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            for item in value:
+                try:
+                    ipaddress.ip_network(str(item), strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        from urllib.parse import urlparse
+
+        from limits.storage import SCHEMES
+
+        # the scheme only: opening the storage (a Redis connection) is the guard's job
+        scheme = urlparse(value).scheme
+        if scheme not in SCHEMES or scheme.startswith("async+"):
+            raise ValueError(f"{value!r} is not a limits storage URI such as memory:// or redis://")
         return value
 
     @field_validator("staff_token", "teams_secret")
@@ -118,6 +168,8 @@ class Settings(BaseSettings):
             self.router_examples_path = self.knowledge_dir / "router" / "examples.yaml"
         if self.sessions_path is None:
             self.sessions_path = self.data_dir / "sessions.sqlite3"
+        if self.trust_forwarded_for and not self.trusted_proxies:
+            self.trusted_proxies = ["127.0.0.1", "::1"]
         return self
 
     @property

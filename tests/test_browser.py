@@ -404,3 +404,29 @@ def test_the_playground_asks_stores_feedback_and_edits_an_answer_live(
     listed = httpx.get(advisor + "/api/staff/answers", headers=staff, timeout=60).json()
     edited = next(a for a in listed["answers"] if a["id"] == entry_id)
     assert edited["edited_by"] == "Anna" and phrasing in edited["questions"]
+
+
+def test_the_api_docs_render_from_local_files_under_the_strict_csp(
+    advisor: str, page: Any
+) -> None:
+    """Swagger UI at /docs: its files come from the advisor, it starts without an inline
+    script, it breaks no CSP directive, and "Try it out" reaches the API."""
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    response = page.goto(advisor + "/docs")
+    assert "unsafe-inline" not in response.headers["content-security-policy"]
+    page.locator(".swagger-ui .opblock").first.wait_for(timeout=30_000)
+    assert page.locator(".swagger-ui .opblock").count() >= 15
+    assert "IT-Outsourcing-Berater" in page.locator(".swagger-ui .info .title").inner_text()
+    search = page.locator("#operations-search-search_api_search_get")
+    search.locator(".opblock-summary").click()
+    search.get_by_role("button", name="Try it out").click()
+    search.locator("input[placeholder='q']").fill("Was kostet ein IT-Ausfall?")
+    search.get_by_role("button", name="Execute").click()
+    status = search.locator(".live-responses-table tbody .response-col_status").first
+    status.wait_for(timeout=30_000)
+    assert status.inner_text().strip() == "200"
+    page.screenshot(path=str(SCREENSHOTS / "api-docs.png"), full_page=False)
+    assert not page.problems, page.problems  # a CSP violation is a console error
+    others = [u for u in requested if not u.startswith((advisor, "data:"))]
+    assert others == [], "no CDN, no other origin"

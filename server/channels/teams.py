@@ -75,6 +75,8 @@ def parse_activity(body: bytes, max_chars: int) -> Activity:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ActivityError(f"the body is not JSON: {exc}") from None
+    except RecursionError:  # a signed body can still be hostile: never a 500
+        raise ActivityError("the body's JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise ActivityError("the activity must be a JSON object")
     if data.get("type") != "message":

@@ -23,6 +23,7 @@ from server.chat import (
 )
 from server.chat import stream as chat_stream
 from server.deps import ChatbotDep
+from server.openapi import errors
 from server.sessions import SESSION_ID_PATTERN
 
 router = APIRouter(tags=["chat"])
@@ -34,6 +35,7 @@ SessionId = Annotated[
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+    # min 1 and at most ADVISOR_MAX_MESSAGE_CHARS: checked in _start, stated by server.openapi
     message: str = Field(description="The visitor's question, German or English.")
     session_id: str | None = Field(
         None,
@@ -59,6 +61,13 @@ def _replay_key(key: str | None) -> str | None:
 
 def _start(bot: Chatbot, request: ChatRequest, key: str | None) -> Iterator[ChatEvent]:
     """The answer's events; bad input fails here, before anything is sent."""
+    limit = bot.settings.max_message_chars
+    if len(request.message) > limit:
+        # the raw length, as the schema states it (the chat itself measures the stripped text)
+        raise HTTPException(
+            status_code=422,
+            detail=f"message is too long ({len(request.message)} characters; at most {limit})",
+        )
     try:
         return chat_stream(bot, request.message, request.session_id, replay_key=_replay_key(key))
     except ChatError as exc:
@@ -67,7 +76,28 @@ def _start(bot: Chatbot, request: ChatRequest, key: str | None) -> Iterator[Chat
         raise HTTPException(status_code=404, detail=str(exc)) from None
 
 
-@router.post("/api/chat", response_model=ChatResponse)
+_UNKNOWN_SESSION = {404: "unknown or expired session id"}
+# One event of the stream (what a client's EventSource hands over); ": ping" comments keep
+# idle proxies from closing the connection and are no events.
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["meta", "delta", "citations", "done", "error"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "A JSON object: meta (session_id, intent, outcome, language, "
+            "profile, recommendation, asked, follow_up), delta (text), citations (citations), "
+            "done, error (detail).",
+        },
+    },
+}
+
+
+@router.post(
+    "/api/chat", response_model=ChatResponse, responses=errors(404, 422, why=_UNKNOWN_SESSION)
+)
 def post_chat(
     request: ChatRequest, bot: ChatbotDep, idempotency_key: IdempotencyKey = None
 ) -> Response | ChatResponse:
@@ -77,7 +107,18 @@ def post_chat(
     return collect(_start(bot, request, idempotency_key))
 
 
-@router.post("/api/chat/stream")
+@router.post(
+    "/api/chat/stream",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events: meta, delta…, citations, done (or error); "
+            "each event's data is a JSON object",
+            "content": {"text/event-stream": {"schema": _SSE_EVENT}},
+        },
+        **errors(404, 422, why=_UNKNOWN_SESSION),
+    },
+)
 def post_chat_stream(
     request: ChatRequest, bot: ChatbotDep, idempotency_key: IdempotencyKey = None
 ) -> EventSourceResponse:
@@ -101,7 +142,11 @@ def post_chat_stream(
     return EventSourceResponse(sse(), ping=15, headers=headers)
 
 
-@router.delete("/api/sessions/{session_id}", status_code=204)
+@router.delete(
+    "/api/sessions/{session_id}",
+    status_code=204,
+    responses=errors(404, why={404: "unknown or expired session id"}),
+)
 def delete_session(session_id: SessionId, bot: ChatbotDep) -> Response:
     if not bot.sessions.delete(session_id):
         raise HTTPException(status_code=404, detail=f"unknown session id {session_id}")

@@ -24,15 +24,16 @@ def search(
     q: Annotated[str, Query(description="the question, German or English")],
     k: Annotated[int, Query(ge=1, le=50, description="how many passages")] = 5,
 ) -> SearchResponse:
+    # the raw length, as the schema states it (server.openapi)
+    if len(q) > settings.max_query_chars:
+        raise HTTPException(
+            422,
+            detail=f"query 'q' is too long ({len(q)} characters, "
+            f"at most {settings.max_query_chars})",
+        )
     query = q.strip()
     if not query:
         raise HTTPException(422, detail="query 'q' is empty")
-    if len(query) > settings.max_query_chars:
-        raise HTTPException(
-            422,
-            detail=f"query 'q' is too long ({len(query)} characters, "
-            f"at most {settings.max_query_chars})",
-        )
     return SearchResponse(passages=retriever.retrieve(query, k))
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from server import staff
 from server.chat import ChatError, UnknownSessionError
 from server.deps import ChatbotDep, SettingsDep
+from server.openapi import errors
 from server.sessions import SESSION_ID_PATTERN
 from server.settings import Settings
 
@@ -32,7 +33,14 @@ def require_staff(request: Request, settings: SettingsDep) -> None:
         )
 
 
-router = APIRouter(prefix="/api/staff", tags=["staff"], dependencies=[Depends(require_staff)])
+router = APIRouter(
+    prefix="/api/staff",
+    tags=["staff"],
+    dependencies=[Depends(require_staff)],
+    responses=errors(
+        401, 404, why={401: "no valid staff token", 404: "the playground is off, or not found"}
+    ),
+)
 EntryId = Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9-]{2,63}$")]
 
 
@@ -87,9 +95,17 @@ def add_feedback(request: FeedbackRequest, bot: ChatbotDep) -> dict[str, int]:
     return {"id": bot.sessions.add_feedback(request.model_dump())}
 
 
-@router.get("/feedback.csv", response_class=PlainTextResponse)
+class CsvResponse(PlainTextResponse):
+    media_type = "text/csv"  # so the schema documents what is sent
+
+
+class YamlResponse(PlainTextResponse):
+    media_type = "application/yaml"
+
+
+@router.get("/feedback.csv", response_class=CsvResponse)
 def feedback_csv(bot: ChatbotDep) -> PlainTextResponse:
-    return PlainTextResponse(
+    return CsvResponse(
         staff.feedback_csv(bot.sessions),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="feedback.csv"'},
@@ -129,9 +145,26 @@ def list_answers(bot: ChatbotDep) -> dict[str, Any]:
     return staff.list_answers(bot)
 
 
-@router.get("/answers.yaml", response_class=PlainTextResponse)
+@router.get(
+    "/answers.yaml",
+    response_class=YamlResponse,
+    responses={
+        200: {
+            "description": "the curated answers as YAML, ready to be a file in knowledge/answers",
+            "content": {
+                "application/yaml": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["answers"],
+                        "properties": {"answers": {"type": "array", "items": {"type": "object"}}},
+                    }
+                }
+            },
+        }
+    },
+)
 def export_answers(bot: ChatbotDep) -> PlainTextResponse:
-    return PlainTextResponse(
+    return YamlResponse(
         staff.export_answers(bot),
         media_type="application/yaml; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="answers.yaml"'},

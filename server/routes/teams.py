@@ -21,6 +21,7 @@ from server.channels.teams import (
 from server.chat import ChatError, ChatResponse, answer
 from server.compose import AnswerCitation, CitationRegistry, find_span
 from server.deps import ChatbotDep, SettingsDep
+from server.openapi import errors
 
 router = APIRouter(tags=["teams"])
 log = logging.getLogger("advisor.teams")
@@ -30,11 +31,40 @@ _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix=
 @router.post(
     "/api/teams",
     summary="Microsoft Teams outgoing webhook",
-    responses={
-        400: {"description": "not a usable message activity"},
-        401: {"description": "missing, malformed or wrong HMAC signature"},
-        404: {"description": "the Teams channel is off (no ADVISOR_TEAMS_SECRET)"},
+    # the route reads the raw bytes (the signature covers exactly them); this documents them
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["type", "id", "text", "conversation"],
+                        "properties": {
+                            "type": {"const": "message"},
+                            "id": {"type": "string", "minLength": 1, "maxLength": 200},
+                            "text": {"type": "string", "description": "<at>mention</at> question"},
+                            "conversation": {
+                                "type": "object",
+                                "required": ["id"],
+                                "properties": {"id": {"type": "string"}},
+                            },
+                        },
+                    }
+                }
+            },
+        }
     },
+    responses=errors(
+        400,
+        401,
+        404,
+        why={
+            400: "not a usable message activity",
+            401: "missing, malformed or wrong HMAC signature",
+            404: "the Teams channel is off (no ADVISOR_TEAMS_SECRET)",
+        },
+    ),
 )
 async def post_teams(request: Request, settings: SettingsDep, bot: ChatbotDep) -> JSONResponse:
     if settings.teams_secret is None:
