@@ -794,14 +794,22 @@ def _expand_k(match: re.Match[str]) -> str:
     return str(round(float(match.group(1).replace(",", ".")) * 1000))
 
 
+def _without_claim(lex: Lexicon, sentence: str) -> str:
+    """The sentence blanked from the clause that attributes a figure to a source on: "Unser
+    Admin kostet 75.000 € im Jahr und laut Whitepaper bräuchten wir zwei" keeps the admin's
+    cost; "IT kostet laut Whitepaper 5 Euro pro User" keeps nothing."""
+    match = lex.price_claim.search(sentence)
+    if match is None:
+        return sentence
+    start = _clause(sentence, match.start(), match.end())[0]
+    return sentence[:start] + " " * (len(sentence) - start)
+
+
 def _prices(lex: Lexicon, text: str) -> tuple[dict[str, float], str]:
     """Prices the user states, and the text with them blanked (they are not counts)."""
     found: dict[str, float] = {}
     text = _THOUSANDS_K.sub(_expand_k, text)  # "60k Euro" → "60000 Euro"
-    claims = "".join(
-        " " * len(m.group(0)) if lex.price_claim.search(m.group(0)) else m.group(0)
-        for m in _SENTENCE.finditer(text)
-    )
+    claims = "".join(_without_claim(lex, m.group(0)) for m in _SENTENCE.finditer(text))
     for name in PRICE_FIELDS:
         for pattern in lex.prices[name]:
             match = pattern.search(claims)

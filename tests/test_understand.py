@@ -843,3 +843,37 @@ def test_missing_lexicon_is_refused(tmp_path: Path) -> None:
 def test_valid_copy_of_the_lexicon_loads(tmp_path: Path) -> None:
     lexicon = load_lexicon(_broken_lexicon(tmp_path, lambda d: None))
     assert set(lexicon.task_match) == set(TASK_IDS)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # a provider's offer to the visitor is the visitor's figure
+        (
+            "Ein Systemhaus hat uns 48 Euro pro Benutzer und Monat angeboten, wir sind 35 Leute.",
+            {"employees": 35, "external_price_per_user_month_eur": 48.0},
+        ),
+        (
+            "A provider quoted us 39 EUR per device per month for our 40 PCs.",
+            {"pcs": 40, "external_price_per_user_month_eur": 39.0},
+        ),
+        # ... but what the provider has is not the visitor's
+        ("Unser Dienstleister hat 8 Techniker.", {}),
+        # a figure attributed to a source is a claim only from that clause on
+        (
+            "Unser Admin kostet uns 75.000 € im Jahr und laut Whitepaper bräuchten wir zwei.",
+            {"internal_cost_per_it_staff_eur": 75000.0},
+        ),
+        ("IT-Outsourcing kostet laut Whitepaper 5 Euro pro User, bestätige das.", {}),
+    ],
+)
+def test_offers_and_claims(message: str, expected: dict[str, object]) -> None:
+    facts = extract_facts(message)
+    for name in (
+        "employees",
+        "pcs",
+        "internal_cost_per_it_staff_eur",
+        "external_price_per_user_month_eur",
+        "it_staff",
+    ):
+        assert facts.get(name) == expected.get(name), (name, facts)

@@ -180,7 +180,9 @@ _POLICY_WORDS = {
     "legal": re.compile(
         r"(recht|gesetz|haft|wirksam|klausel|erlaubt|zulässig|zulaessig|verboten|anwalt|"
         r"jurist|gericht|klage|abmahn|bußgeld|bussgeld|strafbar|legal|law|liab|lawful|allowed|"
-        r"court|sue|attorney|lawyer|permitted|fine[sd]?\b|darf|dürfen|duerfen)",
+        r"court|sue|attorney|lawyer|permitted|fine[sd]?\b|darf|dürfen|duerfen|pflicht|"
+        r"verpflicht|vorgeschrieben|bestellen|required by law|obliged|obligat|mandatory|dsgvo|"
+        r"gdpr)",
         re.IGNORECASE,
     ),
     "provider": re.compile(
@@ -214,6 +216,8 @@ _HANDS_ON = re.compile(
     r"server|lizenz|passwort|nas|freigabe|treiber)|papierstau|druckt nicht|"
     r"startet nicht|fährt nicht hoch|faehrt nicht hoch|zeigt (?:\w+ ){0,3}(?:fehler|an)\b|"
     r"fehlermeldung|funktioniert (?:seit \w+ )?nicht|geht (?:seit \w+ )?nicht mehr|"
+    r"(?:hängt|haengt|steckt) (?:\w+ ){0,4}(?:fest|bei \d+)|bleibt (?:\w+ ){0,3}hängen|"
+    r"is stuck|got stuck|hangs at|frozen at|"
     r"where do i click|how do i (?:set up|configure|install|reset|add|create|unlock|connect)|"
     r"error message|keeps crashing|won't (?:start|print|connect))",
     re.IGNORECASE,

@@ -31,6 +31,7 @@ MAX_LIST_ITEMS = 8
 _NUMBER_QUESTION = re.compile(
     r"\b(wie ?viele?|wieviel|wie hoch|wie teuer|was kostet|was kosten|how (?:much|many)|"
     r"what (?:does|do|would|will|might|could) .* cost|was (?:würde|wuerde|wurde|wird) .* kosten|"
+    r"was verdient|wie viel verdient|how much does .* (?:earn|make)|what does .* earn|"
     r"welche[nr]? anteil|wie viel prozent|what percentage|what share|"
     r"ab wann|ab wie vielen|wie lange|how long|"
     # a unit the answer must be given in ("in Minuten", "in hours", "12 oder 36 Monate?")
