@@ -650,6 +650,12 @@ def _is_question(prep: _Prepared, lex: Lexicon) -> bool:
     return "?" in prep.original or bool(words and words[0] in lex.question_start)
 
 
+def is_question(message: str) -> bool:
+    """A question mark, or a question word or verb first ("macht der Zugriff von unterwegs
+    unsere IT riskanter" is asked without one)."""
+    return _is_question(_prepare(message), load_lexicon())
+
+
 def _facts_allowed(prep: _Prepared, lex: Lexicon) -> bool:
     # The user speaks about their own company, or states a bare profile ("50 PCs, 60
     # Mitarbeiter, keine IT"); a question about "ein Unternehmen mit 50 PCs" is not a fact.

@@ -877,3 +877,17 @@ def test_offers_and_claims(message: str, expected: dict[str, object]) -> None:
         "it_staff",
     ):
         assert facts.get(name) == expected.get(name), (name, facts)
+
+
+@pytest.mark.parametrize(
+    ("message", "asked"),
+    [
+        ("macht home office unsere it unsicherer", True),
+        ("reicht ein admin für uns", True),
+        ("Wir haben 40 PCs und keinen Admin.", False),
+    ],
+)
+def test_a_question_is_known_without_its_question_mark(message: str, asked: bool) -> None:
+    from server.understand import is_question
+
+    assert is_question(message) is asked

@@ -116,7 +116,10 @@ _FIGURE_WORDS = frozenset(
         "prozent anteil cost costs price much many long average typical roughly usually per month "
         "year percent share euros typically normally generally approximately "
         "we uns unser unsere our firma unternehmen company mitarbeiter "
-        "leute employees staff ab wann",
+        "leute employees staff ab wann "
+        # fillers of casual questions name nothing either
+        "sowas sowat sone sonen eigentlich denn halt mal eben ganz gerade bitte kind sort stuff "
+        "thing things basically actually",
     )
 )
 
@@ -180,7 +183,7 @@ _POLICY_WORDS = {
     "legal": re.compile(
         r"(recht|gesetz|haft|wirksam|klausel|erlaubt|zulässig|zulaessig|verboten|anwalt|"
         r"jurist|gericht|klage|abmahn|bußgeld|bussgeld|strafbar|legal|law|liab|lawful|allowed|"
-        r"court|sue|attorney|lawyer|permitted|fine[sd]?\b|darf|dürfen|duerfen|pflicht|"
+        r"court|sue|attorney|lawyer|permitted|fine[sd]\b|darf|dürfen|duerfen|pflicht|"
         r"verpflicht|vorgeschrieben|bestellen|required by law|obliged|obligat|mandatory|dsgvo|"
         r"gdpr)",
         re.IGNORECASE,
@@ -269,9 +272,9 @@ _ABOUT_ADVISOR = re.compile(
 
 
 def _one_question(ctx: AnswerContext) -> bool:
-    from server.understand import asks_about_all_tasks
+    from server.understand import asks_about_all_tasks, is_question
 
-    if "?" not in ctx.message:
+    if not is_question(ctx.message):
         return False
     return not asks_about_all_tasks(ctx.message) or bool(_NOT_THE_SPLIT.search(ctx.message))
 
