@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
+from chromadb.api import ClientAPI
 from langchain_chroma import Chroma
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -144,7 +145,7 @@ class PassageIndex:
         self.guard = guard or ChromaGuard()
         self._embeddings = embeddings
         self._lexicon = Lexicon.load(config.lexicon_path)
-        self._client: Any = None
+        self._client: ClientAPI | None = None
         self._lock = threading.Lock()
         self._current: _Generation | None = None
         self.refresh()
@@ -214,7 +215,7 @@ class PassageIndex:
             "move it aside and run `advisor ingest`"
         )
 
-    def _open_client(self) -> Any:
+    def _open_client(self) -> ClientAPI:
         if self._client is None:
             try:
                 self._client = self._chroma("connect", lambda: open_client(self.config))
@@ -223,7 +224,10 @@ class PassageIndex:
             except Exception as exc:  # chromadb's own errors on a store it cannot open
                 if self.config.chroma_url is None:
                     raise IndexDamagedError(self._damaged_store(exc)) from None
-                raise
+                raise StoreUnavailableError(
+                    f"the Chroma server at {self.config.chroma_url} refused the connection "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
         return self._client
 
     def _load(self, mtime: float) -> _Generation:

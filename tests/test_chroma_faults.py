@@ -321,11 +321,11 @@ def test_a_killed_chroma_loses_no_request_and_no_turn(served: Served) -> None:
 
         served.chroma.start()
         restarted_at = len(answers)
-        wait_for(
-            lambda: any(not a["degraded"] for a in answers[restarted_at:]),
-            30,
-            "answers stayed degraded after Chroma was started again",
-        )
+        _wait_until_ready(url, within=30)  # the breaker's probe found Chroma back
+        recovered_at = len(answers)
+        # a whole round of questions after that; whether a turn searches depends on the
+        # conversation (a follow-up may not), so no single answer proves the recovery
+        wait_for(lambda: len(answers) >= recovered_at + len(QUESTIONS) + 1, 30, "no answers")
     finally:
         stop.set()
         client.join(timeout=60)
@@ -334,11 +334,12 @@ def test_a_killed_chroma_loses_no_request_and_no_turn(served: Served) -> None:
     for answer in answers:
         _full_answer(answer)
     assert not any(a["degraded"] for a in answers[:2])
-    assert any(a["degraded"] for a in answers[killed_at:restarted_at])
-    assert not answers[-1]["degraded"]
+    assert sum(a["degraded"] for a in answers[killed_at:restarted_at]) >= 4
+    # the first one may have started before the breaker closed
+    assert not any(a["degraded"] for a in answers[recovered_at + 1 :])
     assert len({a["session_id"] for a in answers}) == 1
     # no lost turn: the conversation holds every question and every answer, in order
     history = served.app.state.sessions.messages(session["id"])
     assert [text for role, text in history if role == "user"] == sent
     assert [text for role, text in history if role == "assistant"] == [a["answer"] for a in answers]
-    _wait_until_ready(url, within=10)
+    assert httpx.get(f"{url}/readyz", timeout=10).json()["status"] == "ready"

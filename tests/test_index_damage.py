@@ -110,9 +110,10 @@ def _damaged_copy(indexed_dir: Path, where: Path, damage: Damage) -> Path:
     return data
 
 
-def _serve(data: Path, sessions: Path) -> subprocess.CompletedProcess[str]:
+def _serve(data: Path, sessions: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADVISOR_")}
     env.update(
+        **extra,
         PYTHONPATH=str(ROOT),  # this checkout's code, whatever the venv's editable install says
         ADVISOR_DATA_DIR=str(data),
         ADVISOR_SESSIONS_PATH=str(sessions),
@@ -157,11 +158,14 @@ def test_serve_on_a_damaged_index_says_run_ingest_in_one_line(
     assert result.stdout.strip() == "", "nothing served, no staff token printed"
 
 
-# A damaged manifest means embedding everything again (about 20 s); the lexical index is
-# rebuilt from the stored vectors.
-@pytest.mark.parametrize("variant", ["manifest garbage bytes", "lexical index missing"])
+# A damaged manifest means embedding everything again: the hash embedder keeps that quick.
+# A lost lexical index is rebuilt beside the stored vectors of the packaged model.
+@pytest.mark.parametrize(
+    ("variant", "model"),
+    [("manifest garbage bytes", "hash:64"), ("lexical index missing", "packaged:all-MiniLM-L6-v2")],
+)
 def test_advisor_ingest_repairs_what_serve_named(
-    variant: str, indexed_dir: Path, tmp_path: Path
+    variant: str, model: str, indexed_dir: Path, tmp_path: Path
 ) -> None:
     from ingest.index import ingest
     from server.index_config import index_config
@@ -169,10 +173,26 @@ def test_advisor_ingest_repairs_what_serve_named(
     from server.settings import Settings
 
     data = _damaged_copy(indexed_dir, tmp_path, DAMAGE[variant])
-    settings = Settings(data_dir=data, environment="test")
+    settings = Settings(data_dir=data, environment="test", embedding_model=model)
     report = ingest(KNOWLEDGE, index_config(settings))
     assert report.errors == []
     index = PassageIndex(index_config(settings))
     passages = index.search("Was kostet ein Senior-Techniker pro Jahr?", 3)
     assert any("70.000 und 100.000 Euro" in p.text for p in passages)
     assert passages[0].scores.dense != 0.0
+
+
+def test_serve_without_its_chroma_server_says_so_in_one_line(
+    indexed_dir: Path, tmp_path: Path
+) -> None:
+    """Not an index problem: no ingest can help, the line names the server instead."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once the socket is closed
+    data = _damaged_copy(indexed_dir, tmp_path, lambda d: None)
+    result = _serve(data, tmp_path / "s.sqlite3", ADVISOR_CHROMA_URL=f"http://127.0.0.1:{port}")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    assert f"Chroma server at http://127.0.0.1:{port}" in lines[0]
