@@ -29,8 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = ROOT / "knowledge"
 DEADLINE = 1.0  # ADVISOR_CHROMA_TIMEOUT_SECONDS for these tests
 COOLDOWN = 1.0
-# Time a request may take beyond the deadline on a busy test machine (embedding, BM25).
-MARGIN = 3.0
+# Time a request may take beyond the deadline on a busy test machine (embedding, BM25); a
+# burst of 45 at once shares the CPUs. Without the deadline they would wait for as long as
+# Chroma stays frozen.
+MARGIN = 4.0
+BURST_MARGIN = 8.0
 QUESTIONS = [
     "Wie oft sollte man Backups testen?",
     "Was kostet ein Senior-Techniker pro Jahr?",
@@ -240,18 +243,21 @@ def test_a_frozen_chroma_costs_each_request_at_most_the_deadline(served: Served)
             return time.monotonic() - started, r
 
         with ThreadPoolExecutor(max_workers=45) as pool:
-            searches = list(pool.map(timed, range(45)))
+            burst = [pool.submit(timed, i) for i in range(45)]
+            time.sleep(0.2)
+            # liveness while the burst is in flight (the issue: it timed out here)
             health_started = time.monotonic()
-            health = httpx.get(f"{url}/healthz", timeout=10)
+            health = httpx.get(f"{url}/healthz", timeout=30)
             health_seconds = time.monotonic() - health_started
+            searches = [future.result() for future in burst]
         for seconds, response in searches:
             assert response.status_code == 200
-            assert seconds < DEADLINE + MARGIN, seconds
+            assert seconds < DEADLINE + BURST_MARGIN, seconds
             body = response.json()
             assert body["degraded"] is True and body["passages"]
             assert all(p["scores"]["dense"] == 0.0 for p in body["passages"])
         assert health.status_code == 200 and health.json()["status"] == "ok"
-        assert health_seconds < 2.0
+        assert health_seconds < DEADLINE + MARGIN, health_seconds
 
         ready = httpx.get(f"{url}/readyz", timeout=10)
         assert ready.status_code == 503
