@@ -1,7 +1,9 @@
 """`advisor serve` on a missing or damaged index: one line naming `advisor ingest`, exit code 2.
 
 Each variant damages a copy of the session's real index (embedded Chroma, packaged model) on
-disk and starts the real command in a subprocess; the variants run side by side.
+disk. Every variant runs the command in this process (quick); a sample of them runs the real
+`python -m server.cli serve` in subprocesses side by side, for the exit code and stderr as a
+shell sees them.
 """
 
 from __future__ import annotations
@@ -128,16 +130,27 @@ def _serve(data: Path, sessions: Path, **extra: str) -> subprocess.CompletedProc
     )
 
 
+# Damage of each kind the real command must survive: the manifest, the Chroma store, the
+# passages, the lexical index.
+IN_SUBPROCESS = [
+    "data dir missing",
+    "manifest garbage bytes",
+    "chroma sqlite garbage",
+    "empty collection",
+    "lexical matrix truncated",
+]
+
+
 @pytest.fixture(scope="module")
 def started(
     indexed_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, subprocess.CompletedProcess[str]]:
-    """`advisor serve` on every damaged copy, eight at a time."""
+    """`advisor serve` in a subprocess on a sample of damaged copies, side by side."""
     copies = {
-        name: _damaged_copy(indexed_dir, tmp_path_factory.mktemp("damaged"), damage)
-        for name, damage in DAMAGE.items()
+        name: _damaged_copy(indexed_dir, tmp_path_factory.mktemp("damaged"), DAMAGE[name])
+        for name in IN_SUBPROCESS
     }
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=len(copies)) as pool:
         runs = {
             name: pool.submit(_serve, data, data.parent / "sessions.sqlite3")
             for name, data in copies.items()
@@ -145,17 +158,41 @@ def started(
         return {name: run.result() for name, run in runs.items()}
 
 
+def _one_line_naming_ingest(code: int | None, stderr: str) -> None:
+    lines = stderr.strip().splitlines()
+    assert code == 2, stderr[-2000:]
+    assert len(lines) == 1, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert lines[0].startswith("error: ") and "`advisor ingest`" in lines[0]
+
+
 @pytest.mark.parametrize("variant", list(DAMAGE))
 def test_serve_on_a_damaged_index_says_run_ingest_in_one_line(
+    variant: str, indexed_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from server.cli import app
+
+    def serving(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the damaged index was served")
+
+    monkeypatch.setattr("uvicorn.run", serving)
+    data = _damaged_copy(indexed_dir, tmp_path, DAMAGE[variant])
+    env = {"ADVISOR_DATA_DIR": str(data), "ADVISOR_SESSIONS_PATH": str(tmp_path / "s.sqlite3")}
+    result = CliRunner().invoke(app, ["serve", "--no-staff-token"], env=env)
+    assert isinstance(result.exception, SystemExit | None), result.exception
+    _one_line_naming_ingest(result.exit_code, result.stderr)
+    assert result.stdout.strip() == "", "nothing served, no staff token printed"
+
+
+@pytest.mark.parametrize("variant", IN_SUBPROCESS)
+def test_the_real_command_exits_2_with_one_line(
     variant: str, started: dict[str, subprocess.CompletedProcess[str]]
 ) -> None:
     result = started[variant]
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert len(lines) == 1, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    assert lines[0].startswith("error: ") and "`advisor ingest`" in lines[0]
-    assert result.stdout.strip() == "", "nothing served, no staff token printed"
+    _one_line_naming_ingest(result.returncode, result.stderr)
+    assert result.stdout.strip() == ""
 
 
 # A damaged manifest means embedding everything again: the hash embedder keeps that quick.
