@@ -50,6 +50,14 @@ class ModelMismatchError(IndexError_):
     pass
 
 
+class IndexDamagedError(IndexError_):
+    """A part of the index is unreadable or does not match the rest; ingest rebuilds it."""
+
+
+class StoreUnavailableError(IndexError_):
+    """The Chroma server does not answer; no ingest can help, the server must come back."""
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     """Where the index lives and how it is embedded; built by ``server`` from its Settings."""
@@ -140,11 +148,23 @@ def read_manifest(index_dir: Path) -> Manifest | None:
     path = index_dir / MANIFEST_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Manifest(**data)
+        manifest = Manifest(**data)
     except FileNotFoundError:
         return None
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise IndexError_(f"{path} is damaged ({exc}); run `advisor ingest` to rebuild") from exc
+    # Garbage bytes (UnicodeDecodeError), cut-off JSON, another shape, a folder in its place:
+    # all one thing to the person who has to act, a manifest to rebuild.
+    except (ValueError, TypeError) as exc:
+        raise IndexDamagedError(
+            f"{path} is damaged ({type(exc).__name__}: {exc}); run `advisor ingest` to rebuild"
+        ) from exc
+    except OSError as exc:  # a folder or an unreadable file in its place
+        raise IndexDamagedError(
+            f"{path} cannot be read ({exc.strerror}); remove it and run `advisor ingest`"
+        ) from exc
+    fields = (manifest.generation, manifest.collection, manifest.lexical_dir)
+    if not all(isinstance(v, str) and v for v in fields) or not isinstance(manifest.chunks, int):
+        raise IndexDamagedError(f"{path} is damaged (fields missing); run `advisor ingest`")
+    return manifest
 
 
 def _write_manifest(index_dir: Path, manifest: Manifest) -> None:
@@ -216,7 +236,10 @@ def ingest(
 
     with _ingest_lock(config.index_dir):
         client = open_client(config)
-        manifest = read_manifest(config.index_dir)
+        try:
+            manifest = read_manifest(config.index_dir)
+        except IndexDamagedError:
+            manifest = None  # what the server asked for: a rebuild from the documents
         if manifest and manifest.chroma_url != config.chroma_url:
             manifest = None  # another store: the old generation is not reachable from here
         old = _existing_chunks(client, manifest)

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from server.index_config import index_config
+from server.index_config import chroma_guard, index_config
 from server.openapi import advisor_openapi
 from server.retrieval import HybridRetriever, PassageIndex
 from server.settings import Settings
@@ -35,7 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.state.settings = settings
         # Fails fast (IndexMissingError / ModelMismatchError) instead of serving nonsense.
-        index = PassageIndex(index_config(settings), dense_weight_=settings.dense_weight)
+        index = PassageIndex(
+            index_config(settings),
+            dense_weight_=settings.dense_weight,
+            guard=chroma_guard(settings),
+        )
         index.embeddings.embed_query("warm-up")  # first request should not pay the model load
         app.state.retriever = HybridRetriever(index, k=settings.search_k_default)
         app.state.chatbot = open_chatbot(settings, app.state.retriever)

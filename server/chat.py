@@ -23,7 +23,7 @@ from server.compose import AnswerCitation, find_span
 from server.curated_match import CuratedStore
 from server.profile import Profile
 from server.prompts import Prompts
-from server.retrieval import HybridRetriever, Passage
+from server.retrieval import HybridRetriever, Passage, noting_retrieval
 from server.router import Router
 from server.scoring import Recommendation, Rules
 from server.sentence_index import SentenceIndex
@@ -82,6 +82,11 @@ class ChatResponse(BaseModel):
     follow_up: list[str]
     trace: dict[str, Any] | None = Field(
         default=None, description="How the answer was chosen (staff and eval only)."
+    )
+    degraded: bool = Field(
+        default=False,
+        description="True when Chroma was unavailable for this answer's passage search: the "
+        "passages were ranked by the lexical index alone.",
     )
 
 
@@ -306,7 +311,8 @@ def _events(
         state=state,
         previous=dict(state.context),
     )
-    draft = choose(ctx)
+    with noting_retrieval() as retrieval:
+        draft = choose(ctx)
     timings["answer"] = time.perf_counter()
     state.expecting = None
     if draft.asked:
@@ -360,10 +366,11 @@ def _events(
             **meta,
             "answer": answer_text,
             "citations": [c.model_dump() for c in citations],
+            "degraded": retrieval.degraded,
         }
         stored = (replay_key, json.dumps(response, ensure_ascii=False))
     bot.sessions.save_turn(state, message, answer_text, intent, replay=stored)
-    done: dict[str, Any] = {"session_id": state.id}
+    done: dict[str, Any] = {"session_id": state.id, "degraded": retrieval.degraded}
     if with_trace:
         marks, previous = {}, started
         for stage, at in timings.items():
@@ -377,11 +384,13 @@ def _events(
 
 def replay(response: dict[str, Any]) -> Iterator[ChatEvent]:
     """A stored response as the events of a stream (a retry with the same key)."""
-    meta = {k: v for k, v in response.items() if k not in ("answer", "citations", "trace")}
+    skip = ("answer", "citations", "trace", "degraded")
+    meta = {k: v for k, v in response.items() if k not in skip}
     yield ChatEvent("meta", meta)
     yield ChatEvent("delta", {"text": response["answer"]})
     yield ChatEvent("citations", {"citations": response["citations"]})
-    yield ChatEvent("done", {"session_id": response["session_id"]})
+    done = {"session_id": response["session_id"], "degraded": response.get("degraded", False)}
+    yield ChatEvent("done", done)
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -401,6 +410,7 @@ def collect(events: Iterator[ChatEvent]) -> ChatResponse:
     parts: list[str] = []
     citations: list[dict[str, Any]] = []
     trace: dict[str, Any] | None = None
+    degraded = False
     for event in events:
         if event.event == "meta":
             meta = event.data
@@ -410,6 +420,7 @@ def collect(events: Iterator[ChatEvent]) -> ChatResponse:
             citations = event.data["citations"]
         elif event.event == "done":
             trace = event.data.get("trace")
+            degraded = bool(event.data.get("degraded"))
     return ChatResponse(
         session_id=meta["session_id"],
         answer="".join(parts),
@@ -426,4 +437,5 @@ def collect(events: Iterator[ChatEvent]) -> ChatResponse:
         asked=meta["asked"],
         follow_up=meta["follow_up"],
         trace=trace,
+        degraded=degraded,
     )

@@ -39,17 +39,24 @@ def _settings() -> Settings:
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}")
+    # One line, however narrow the terminal: scripts and log collectors read it whole.
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     return typer.Exit(2)
 
 
 def _retriever(settings: Settings) -> HybridRetriever:
     from ingest.index import IndexError_
-    from server.index_config import index_config
+    from server.index_config import chroma_guard, index_config
     from server.retrieval import HybridRetriever, PassageIndex
 
     try:
-        index = PassageIndex(index_config(settings), dense_weight_=settings.dense_weight)
+        index = PassageIndex(
+            index_config(settings),
+            dense_weight_=settings.dense_weight,
+            guard=chroma_guard(settings),
+        )
         return HybridRetriever(index, k=settings.search_k_default)
     except IndexError_ as exc:
         raise _fail(str(exc)) from None

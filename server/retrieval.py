@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import numpy as np
+from chromadb.api import ClientAPI
 from langchain_chroma import Chroma
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from ingest.clean import fold
 from ingest.embeddings import make_embeddings
 from ingest.index import (
     IndexConfig,
+    IndexDamagedError,
+    IndexError_,
     IndexMissingError,
     Manifest,
     ModelMismatchError,
+    StoreUnavailableError,
     open_client,
     read_manifest,
 )
 from ingest.lexical import LexicalIndex, Lexicon
+from server.chroma_guard import BreakerState, ChromaGuard, ChromaUnavailable
+
+T = TypeVar("T")
+log = logging.getLogger("advisor.retrieval")
 
 # Fusion: reciprocal-rank fusion with the lexical ranking weighted above the dense one. The
 # dense weight depends on the model (docs/retrieval-weights.md, measured on the tuning sets):
@@ -44,6 +56,8 @@ def dense_weight(model: str, configured: float | None = None) -> float:
         return configured
     return DENSE_WEIGHTS.get(model, DENSE_WEIGHT)
 CANDIDATES = 40
+# Opening the store at start-up: nothing is served yet, so a cold disk may take its time.
+STARTUP_TIMEOUT = 15.0
 _QUOTED_RE = re.compile(r"[\"'„“”‚‘’«»]([^\"'„“”‚‘’«»]{3,120})[\"'„“”‚‘’«»]")
 
 
@@ -65,6 +79,42 @@ class Passage(BaseModel):
 
 
 @dataclass
+class RetrievalNote:
+    """What happened to the dense half while one answer was made: ``degraded`` when a search
+    had to do without Chroma and ranked by the lexical index alone."""
+
+    degraded: bool = False
+
+
+_note: ContextVar[RetrievalNote | None] = ContextVar("retrieval_note", default=None)
+
+
+@contextlib.contextmanager
+def noting_retrieval() -> Iterator[RetrievalNote]:
+    """Collect, for the searches made inside the block, whether any of them was degraded."""
+    note = RetrievalNote()
+    token = _note.set(note)
+    try:
+        yield note
+    finally:
+        _note.reset(token)
+
+
+class Readiness(BaseModel):
+    """Whether the index can serve full answers now (``GET /readyz``)."""
+
+    status: Literal["ready", "degraded", "unavailable"] = Field(
+        description="ready: index and Chroma usable; degraded: answers come from the lexical "
+        "index alone; unavailable: the index itself cannot be read."
+    )
+    index: Literal["ok", "damaged"]
+    chroma: Literal["reachable", "unreachable"]
+    breaker: BreakerState = Field(description="The circuit breaker in front of Chroma.")
+    generation: str | None = None
+    detail: str | None = Field(None, description="What is wrong, when something is.")
+
+
+@dataclass
 class _Generation:
     manifest: Manifest
     lexical: LexicalIndex
@@ -76,19 +126,26 @@ class _Generation:
 
 
 class PassageIndex:
-    """Reads the index generation named by the manifest; reloads when an ingest switches it."""
+    """Reads the index generation named by the manifest; reloads when an ingest switches it.
+
+    Every call to Chroma goes through ``guard`` (deadline and circuit breaker). The passages'
+    texts are read once per generation, so while Chroma is away a search ranks by the lexical
+    index alone and the answer is marked degraded.
+    """
 
     def __init__(
         self,
         config: IndexConfig,
         embeddings: Embeddings | None = None,
         dense_weight_: float | None = None,
+        guard: ChromaGuard | None = None,
     ) -> None:
         self.config = config
         self.dense_weight = dense_weight(config.embedding_model, dense_weight_)
+        self.guard = guard or ChromaGuard()
         self._embeddings = embeddings
         self._lexicon = Lexicon.load(config.lexicon_path)
-        self._client = open_client(config)
+        self._client: ClientAPI | None = None
         self._lock = threading.Lock()
         self._current: _Generation | None = None
         self.refresh()
@@ -103,8 +160,17 @@ class PassageIndex:
             self._embeddings = make_embeddings(self.config.embedding_model)
         return self._embeddings
 
+    @property
+    def loaded(self) -> Manifest | None:
+        """The generation being served, without looking for a newer one."""
+        return self._current.manifest if self._current is not None else None
+
     def refresh(self) -> _Generation:
-        """The current generation; loads a new one if the manifest changed since last time."""
+        """The current generation; loads a new one if the manifest changed since last time.
+
+        While Chroma is unavailable a new generation cannot be read: the loaded one keeps
+        serving and the switch happens on a later call, once Chroma answers.
+        """
         try:
             mtime = self.manifest_path.stat().st_mtime
         except FileNotFoundError:
@@ -117,8 +183,52 @@ class PassageIndex:
         with self._lock:
             if self._current is not None and self._current.manifest_mtime == mtime:
                 return self._current
-            self._current = self._load(mtime)
+            try:
+                self._current = self._load(mtime)
+            except StoreUnavailableError as exc:
+                if self._current is None:
+                    raise
+                log.warning("keeping generation %s: %s", self._current.manifest.generation, exc)
             return self._current
+
+    def _chroma(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn`` through the guard. Before the first generation is loaded there is nothing
+        to serve, so the deadline is longer (a cold store may take seconds to open); later,
+        a reload runs in a request and gets the request's deadline."""
+        starting = self._current is None
+        timeout = max(self.guard.timeout, STARTUP_TIMEOUT) if starting else None
+        try:
+            return self.guard.call(what, fn, timeout)
+        except ChromaUnavailable as exc:
+            if self.config.chroma_url is None and starting:
+                raise IndexDamagedError(self._damaged_store(exc)) from None
+            where = self.config.chroma_url or "the embedded Chroma store"
+            raise StoreUnavailableError(
+                f"the Chroma server at {where} does not answer ({exc}); "
+                "start it, or unset ADVISOR_CHROMA_URL to use the embedded index"
+            ) from None
+
+    def _damaged_store(self, exc: Exception) -> str:
+        where = self.config.index_dir / "chroma"
+        return (
+            f"the embedded Chroma store in {where} cannot be read ({exc}); "
+            "move it aside and run `advisor ingest`"
+        )
+
+    def _open_client(self) -> ClientAPI:
+        if self._client is None:
+            try:
+                self._client = self._chroma("connect", lambda: open_client(self.config))
+            except IndexError_:
+                raise
+            except Exception as exc:  # chromadb's own errors on a store it cannot open
+                if self.config.chroma_url is None:
+                    raise IndexDamagedError(self._damaged_store(exc)) from None
+                raise StoreUnavailableError(
+                    f"the Chroma server at {self.config.chroma_url} refused the connection "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
+        return self._client
 
     def _load(self, mtime: float) -> _Generation:
         manifest = read_manifest(self.config.index_dir)
@@ -133,32 +243,85 @@ class PassageIndex:
                 "compared with vectors of another model. Run `advisor ingest` with this model, "
                 "or start with the model the index was built with."
             )
+        client = self._open_client()
         try:
-            collection = self._client.get_collection(manifest.collection)
+            collection = self._chroma(
+                "open the collection", lambda: client.get_collection(manifest.collection)
+            )
+            recorded = (collection.metadata or {}).get("embedding_model")
+            got = self._chroma(
+                "read the passages", lambda: collection.get(include=["documents", "metadatas"])
+            )
+        except IndexError_:
+            raise
         except Exception as exc:
             raise IndexMissingError(
-                f"index collection {manifest.collection!r} is missing from Chroma; "
-                "run `advisor ingest`"
-            ) from exc
-        recorded = (collection.metadata or {}).get("embedding_model")
+                f"index collection {manifest.collection!r} is missing or unreadable in Chroma "
+                f"({type(exc).__name__}); run `advisor ingest`"
+            ) from None
         if recorded != self.config.embedding_model:
             raise ModelMismatchError(
                 f"Chroma collection {manifest.collection!r} was built with {recorded!r}, "
                 f"not {self.config.embedding_model!r}; run `advisor ingest`"
             )
-        got = collection.get(include=["documents", "metadatas"])
         texts = dict(zip(got["ids"], got["documents"] or [], strict=False))
         metadata = {
             cid: dict(m or {}) for cid, m in zip(got["ids"], got["metadatas"] or [], strict=False)
         }
-        lexical = LexicalIndex.load(manifest.lexical_path(self.config.index_dir), self._lexicon)
+        lexical_path = manifest.lexical_path(self.config.index_dir)
+        try:
+            lexical = LexicalIndex.load(lexical_path, self._lexicon)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexDamagedError(
+                f"the lexical index {lexical_path} is missing or damaged "
+                f"({type(exc).__name__}); run `advisor ingest`"
+            ) from None
+        if not texts or set(texts) != set(lexical.chunk_ids):
+            raise IndexDamagedError(
+                f"Chroma collection {manifest.collection!r} and the lexical index do not hold "
+                f"the same passages ({len(texts)} and {len(lexical.chunk_ids)}); "
+                "run `advisor ingest`"
+            )
         store = Chroma(
-            client=self._client,
+            client=client,
             collection_name=manifest.collection,
             embedding_function=self.embeddings,
         )
         folded = {cid: fold(text).casefold() for cid, text in texts.items()}
         return _Generation(manifest, lexical, texts, metadata, store, mtime, folded)
+
+    def readiness(self) -> Readiness:
+        """Index readable and Chroma answering (one heartbeat, under the guard's deadline)?"""
+        breaker = self.guard.state
+        try:
+            generation = self.refresh().manifest.generation
+        except IndexError_ as exc:
+            return Readiness(
+                status="unavailable",
+                index="damaged",
+                chroma="unreachable" if breaker != "closed" else "reachable",
+                breaker=breaker,
+                generation=self.loaded.generation if self.loaded else None,
+                detail=str(exc),
+            )
+        try:
+            self.guard.call("heartbeat", lambda: self._open_client().heartbeat())
+        except Exception as exc:
+            return Readiness(
+                status="degraded",
+                index="ok",
+                chroma="unreachable",
+                breaker=self.guard.state,
+                generation=generation,
+                detail=f"answers come from the lexical index alone: {exc}",
+            )
+        return Readiness(
+            status="ready",
+            index="ok",
+            chroma="reachable",
+            breaker=self.guard.state,
+            generation=generation,
+        )
 
     @staticmethod
     def _boost_phrases(query: str, gen: _Generation, scores: np.ndarray) -> np.ndarray:
@@ -225,9 +388,7 @@ class PassageIndex:
         lexical_score = {gen.lexical.chunk_ids[i]: float(lex_scores[i]) for i in lex_order}
         if vector is None:
             vector = self.embed(query)
-        dense_hits = gen.store.similarity_search_by_vector_with_relevance_scores(
-            [float(x) for x in vector], k=n
-        )
+        dense_hits = self._dense(gen, [float(x) for x in vector], n)
         dense_rank: dict[str, int] = {}
         dense_score: dict[str, float] = {}
         for rank, (doc, distance) in enumerate(dense_hits):
@@ -256,6 +417,24 @@ class PassageIndex:
             )
             for cid in ranked
         ]
+
+
+    def _dense(self, gen: _Generation, vector: list[float], n: int) -> list[tuple[Document, float]]:
+        """The dense ranking, or none when Chroma fails: the answer then rests on the lexical
+        ranking alone and the current answer's note says so."""
+        try:
+            return self.guard.call(
+                "query",
+                lambda: gen.store.similarity_search_by_vector_with_relevance_scores(vector, k=n),
+            )
+        except ChromaUnavailable as exc:
+            log.debug("dense search skipped: %s", exc)  # the breaker logs its changes
+        except Exception:
+            log.exception("dense search failed, lexical ranking only")
+        note = _note.get()
+        if note is not None:
+            note.degraded = True
+        return []
 
 
 class HybridRetriever(BaseRetriever):

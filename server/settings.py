@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
     collection: str = "advisor"
     embedding_model: str = "packaged:all-MiniLM-L6-v2"
+    # Chroma's client waits forever on a frozen server: each call gets this deadline, and
+    # after chroma_breaker_failures failures in a row calls stop (answers come from the
+    # lexical index) until a probe after chroma_breaker_cooldown_seconds finds it back.
+    chroma_timeout_seconds: float = Field(1.5, gt=0, le=60)
+    chroma_breaker_failures: int = Field(3, ge=1, le=100)
+    chroma_breaker_cooldown_seconds: float = Field(5.0, gt=0, le=600)
 
     # Retrieval: the dense ranking's weight in the fusion (default by model, see
     # docs/retrieval-weights.md)

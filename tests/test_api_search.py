@@ -46,3 +46,50 @@ def test_healthz(client) -> None:  # type: ignore[no-untyped-def]
 def test_openapi_docs(client) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/docs").status_code == 200
     assert "/api/search" in client.get("/openapi.json").json()["paths"]
+
+
+def test_readyz_says_ready_and_both_probes_are_documented(client) -> None:  # type: ignore[no-untyped-def]
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready" and ready.json()["chroma"] == "reachable"
+    assert client.get("/api/search", params={"q": "Backup"}).json()["degraded"] is False
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/healthz" in paths
+    assert {"200", "503"} <= set(paths["/readyz"]["get"]["responses"])
+
+
+def test_without_the_embedded_store_answers_come_from_the_lexical_index(client) -> None:  # type: ignore[no-untyped-def]
+    """The embedded store goes through the same guard: once its breaker is open, search and
+    chat answer from the lexical index, marked degraded, and /readyz says so."""
+    from server.chroma_guard import ChromaGuard, ChromaUnavailable
+
+    index = client.app.state.retriever.index
+    normal = index.guard
+    index.guard = ChromaGuard(failures=1, cooldown=3600)
+
+    def broken() -> None:
+        raise OSError("disk gone")
+
+    with pytest.raises(ChromaUnavailable):
+        index.guard.call("query", broken)
+    try:
+        search = client.get("/api/search", params={"q": "Was kostet ein Senior-Techniker?"})
+        assert search.status_code == 200 and search.json()["degraded"] is True
+        passages = search.json()["passages"]
+        assert any("70.000 und 100.000 Euro" in p["text"] for p in passages)
+        assert all(p["scores"]["dense"] == 0.0 for p in passages)
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json() | {"detail": None} == {
+            "status": "degraded",
+            "index": "ok",
+            "chroma": "unreachable",
+            "breaker": "open",
+            "generation": index.loaded.generation,
+            "detail": None,
+        }
+        assert "disk gone" in ready.json()["detail"]
+        assert client.get("/healthz").status_code == 200
+    finally:
+        index.guard = normal
+    assert client.get("/readyz").status_code == 200

@@ -1,20 +1,39 @@
-"""Search and health routes."""
+"""Search and health routes: /api/search, /healthz (liveness), /readyz (readiness)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
+from ingest.index import Manifest
 from server.deps import RetrieverDep, SettingsDep
-from server.retrieval import Passage
+from server.retrieval import Passage, Readiness, noting_retrieval
 
 router = APIRouter(tags=["search"])
 
 
 class SearchResponse(BaseModel):
     passages: list[Passage]
+    degraded: bool = Field(
+        False,
+        description="True when Chroma was unavailable: the passages are ranked by the "
+        "lexical index alone (their dense scores are 0).",
+    )
+
+
+class IndexSummary(BaseModel):
+    generation: str
+    chunks: int
+    documents: int
+    embedding_model: str
+
+
+class Health(BaseModel):
+    status: str = Field(description="Always ok: the process serves.")
+    index: IndexSummary | None = Field(description="The index generation being served.")
 
 
 @router.get("/api/search", response_model=SearchResponse)
@@ -34,18 +53,41 @@ def search(
     query = q.strip()
     if not query:
         raise HTTPException(422, detail="query 'q' is empty")
-    return SearchResponse(passages=retriever.retrieve(query, k))
+    with noting_retrieval() as retrieval:
+        passages = retriever.retrieve(query, k)
+    return SearchResponse(passages=passages, degraded=retrieval.degraded)
 
 
-@router.get("/healthz", tags=["health"])
-def healthz(retriever: RetrieverDep) -> dict[str, object]:
-    manifest = retriever.index.refresh().manifest
-    return {
-        "status": "ok",
-        "index": {
-            "generation": manifest.generation,
-            "chunks": manifest.chunks,
-            "documents": len(manifest.documents),
-            "embedding_model": manifest.embedding_model,
-        },
-    }
+@router.get("/healthz", tags=["health"], response_model=Health)
+def healthz(retriever: RetrieverDep) -> Health:
+    """Liveness: 200 whenever the process serves, whatever Chroma does (see /readyz)."""
+    manifest: Manifest | None
+    try:
+        manifest = retriever.index.refresh().manifest  # a stat, or a switch after an ingest
+    except Exception:
+        # liveness does not depend on the disk: the generation being served
+        manifest = retriever.index.loaded
+    if manifest is None:
+        return Health(status="ok", index=None)
+    summary = IndexSummary(
+        generation=manifest.generation,
+        chunks=manifest.chunks,
+        documents=len(manifest.documents),
+        embedding_model=manifest.embedding_model,
+    )
+    return Health(status="ok", index=summary)
+
+
+@router.get(
+    "/readyz",
+    tags=["health"],
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Degraded or unavailable."}},
+)
+def readyz(retriever: RetrieverDep) -> JSONResponse:
+    """Readiness: 200 when the index is readable and Chroma answers; 503 with what is wrong
+    (``status`` degraded: answers come from the lexical index alone; unavailable: the index
+    cannot be read)."""
+    readiness = retriever.index.readiness()
+    code = 200 if readiness.status == "ready" else 503
+    return JSONResponse(readiness.model_dump(), status_code=code)
