@@ -750,6 +750,8 @@ def compare_costs(profile: Profile, rules: Rules) -> CostComparison:
 
     price = profile.external_price_per_user_month_eur
     users = profile.employees if profile.employees is not None else profile.pcs
+    # the count the total rests on, named as it is: employees, else PCs
+    unit_de, unit_en = ("User", "users") if profile.employees is not None else ("PCs", "PCs")
     if price is not None and users is not None:
         price_de, price_en = _format_number(price, "de"), _format_number(price, "en")
         sides["external"].append(
@@ -763,8 +765,8 @@ def compare_costs(profile: Profile, rules: Rules) -> CostComparison:
                 unit="Euro pro Jahr",
                 unit_en="euros per year",
                 source="user",
-                basis=f"{price_de} Euro × {users} User × 12 Monate",
-                basis_en=f"{price_en} euros × {users} users × 12 months",
+                basis=f"{price_de} Euro × {users} {unit_de} × 12 Monate",
+                basis_en=f"{price_en} euros × {users} {unit_en} × 12 months",
             )
         )
     elif price is not None:

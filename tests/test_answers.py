@@ -209,7 +209,7 @@ def test_a_providers_offer_in_the_question_is_computed(client: Any) -> None:
         " Was kostet das im Jahr?",
     )
     assert "18.720 Euro" in body["answer"], body["answer"]  # 52 × 30 × 12, with its working
-    assert "52 Euro × 30" in body["answer"]
+    assert "52 Euro × 30 PCs × 12 Monate" in body["answer"]
 
 
 def test_an_authority_claim_ordering_disclosure_is_declined(client: Any) -> None:
