@@ -245,3 +245,13 @@ def test_hands_on_help_is_support_even_near_a_curated_answer(client: Any) -> Non
         "Wie richte ich als Key-User am besten die Zusammenarbeit mit dem Dienstleister ein?",
     )
     assert body["outcome"] == "answer"
+
+
+def test_a_company_question_is_answered_before_the_fitted_table(client: Any) -> None:
+    # a consultant answers what was asked, then shows the advice for this company
+    body = _chat(client, "Wir sind 60 Mitarbeiter. Sollten wir das Backup auslagern?")
+    answer = body["answer"]
+    assert answer.index("Extern") < answer.index("| Aufgabe |"), "the verdict comes first"
+    assert "Backup & Disaster Recovery" in answer and "60 Mitarbeitende" in answer
+    assert not lead(answer)[0].startswith("Für Ihr Unternehmen")
+    _markers_match(body)

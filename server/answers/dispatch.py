@@ -9,6 +9,7 @@ no context), and finally "not covered". Every step writes its reason into ``draf
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from server.answers import (
@@ -279,6 +280,30 @@ def _one_question(ctx: AnswerContext) -> bool:
     return not asks_about_all_tasks(ctx.message) or bool(_NOT_THE_SPLIT.search(ctx.message))
 
 
+def _asked_first(ctx: AnswerContext) -> Draft | None:
+    """The curated answer to the question a company message asks ("Wir haben 80 Mitarbeiter.
+    Ist es sinnvoll, den First-Level-Support intern vorzuhalten?"), to lead the fitted
+    recommendation: a consultant answers what was asked before the table. Called before the
+    recommendation's pieces are drawn, so its citations are numbered first."""
+    from server.understand import is_question
+
+    if not ctx.bot.curated_enabled or not is_question(ctx.message):
+        return None
+    draft = curated.answer(ctx)
+    if draft is not None and _states_what_is_asked(ctx, draft):
+        return draft
+    ctx.registry = CitationRegistry()  # a draft not taken leaves no citations behind
+    return None
+
+
+def _answer_then_advice(first: Draft, advice: Draft) -> Draft:
+    """The answer to the question, then the recommendation (which keeps its follow-ups, the
+    question it asks and what the next turn may refer to)."""
+    advice.pieces = itertools.chain(list(first.pieces), ["\n\n"], advice.pieces)
+    advice.trace = {**advice.trace, "answered_first": first.trace.get("entry")}
+    return advice
+
+
 def _with(draft: Draft, reason: str, ctx: AnswerContext) -> Draft:
     draft.trace = {"route": ctx.route.to_json(), "why": reason, **draft.trace}
     return draft
@@ -391,7 +416,15 @@ def choose(ctx: AnswerContext) -> Draft:
             if draft is not None:
                 return _with(draft, "one question about the company the documents answer", ctx)
         if has_company or u.intent == "recommend":
-            return _with(recommendation.answer(ctx), "the visitor's own company", ctx)
+            first = _asked_first(ctx)
+            draft = recommendation.answer(ctx)
+            if first is not None:
+                return _with(
+                    _answer_then_advice(first, draft),
+                    "the visitor's own company; a curated answer to the question first",
+                    ctx,
+                )
+            return _with(draft, "the visitor's own company", ctx)
         return knowledge(ctx, "router: company, but no facts")
     if label == "followup" and ctx.state.profile and ctx.previous:
         draft = followup.answer(ctx)
