@@ -200,6 +200,31 @@ def test_the_proxy_snippet_appends_the_peer_to_x_forwarded_for() -> None:
     assert "proxy_buffering off;" in directives  # Server-Sent Events
 
 
+def test_the_proxy_times_agree_with_the_advisors_time_limits() -> None:
+    from server.settings import Settings
+
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    site = (DEPLOY / "nginx" / "advisor.conf").read_text(encoding="utf-8")
+
+    def seconds(pattern: str) -> float:
+        match = re.search(pattern, site, re.DOTALL)
+        assert match, pattern
+        return float(match.group(1))
+
+    # nginx drops an idle upstream connection before the advisor closes it
+    assert seconds(r"upstream advisor \{[^}]*keepalive_timeout (\d+)s;") < (
+        defaults.keep_alive_seconds
+    )
+    # the advisor's own 503 arrives before nginx gives up with a 504
+    assert seconds(r"location / \{[^}]*proxy_read_timeout (\d+)s;") > (
+        defaults.request_timeout_seconds
+    )
+    assert seconds(r"location /api/staff/ \{[^}]*proxy_read_timeout (\d+)s;") > (
+        defaults.staff_request_timeout_seconds
+    )
+    assert "Strict-Transport-Security" in site
+
+
 def test_nginx_accepts_the_tls_configuration(tmp_path: Path) -> None:
     if not os.access(NGINX, os.X_OK):
         pytest.fail("nginx is not installed: run `make nginx` (make test does)")
