@@ -50,10 +50,11 @@ browser:
 	@/usr/bin/chromium --version
 
 # Debian's nginx for tests/test_proxy.py (the test runs it itself, as a non-daemon on a
-# loopback port with its own config; the package's own service is not used).
+# loopback port with its own config; the package's own service is not used), and openssl for
+# the certificate tests/test_deploy_files.py checks the TLS configuration with.
 nginx:
-	@test -x /usr/sbin/nginx || { $(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx >/dev/null; }
+	@{ test -x /usr/sbin/nginx && test -x /usr/bin/openssl; } || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx openssl >/dev/null; }
 	@/usr/sbin/nginx -v
 
 test: install browser nginx

@@ -436,11 +436,13 @@ def report(
     served: list[Served],
 ) -> str:
     today = dt.date.today().isoformat()
+    load = os.getloadavg()
     lines = [
         f"{today}, `make bench` (= `.venv/bin/python docs/benchmark.py`), {seconds / 60:.1f} "
         "minutes in all.",
         "",
-        f"Machine: {machine}.",
+        f"Machine: {machine}; at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}. "
+        "Other work ran on the same 2 cores during the run, so every figure below is noisy.",
         "",
         "### In process and through the app (FastAPI `TestClient`, no network)",
         "",

@@ -18,6 +18,9 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+# Files only; nginx -t and systemd-analyze read them without starting anything.
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
