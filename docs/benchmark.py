@@ -452,7 +452,7 @@ def report(
         "",
         "### `advisor serve` over loopback HTTP, load generator in its own process",
         "",
-        f"POST /api/chat with the {len(questions)} questions below, each in a new "
+        f"POST /api/chat with the {len(questions)} questions described above, each in a new "
         "conversation; every client keeps one keep-alive connection and sends its next "
         "question as soon as the answer is in. Rate limit and daily caps off.",
         "",
