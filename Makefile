@@ -8,7 +8,7 @@ CHROMA_PORT ?= 8765
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test install ingest serve lint typecheck eval bench clean browser
+.PHONY: run test install ingest serve lint typecheck eval bench clean browser nginx
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 2; }
@@ -49,7 +49,15 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 	@/usr/bin/chromium --version
 
-test: install browser
+# Debian's nginx for tests/test_proxy.py (the test runs it itself, as a non-daemon on a
+# loopback port with its own config; the package's own service is not used), and openssl for
+# the certificate tests/test_deploy_files.py checks the TLS configuration with.
+nginx:
+	@{ test -x /usr/sbin/nginx && test -x /usr/bin/openssl; } || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx openssl >/dev/null; }
+	@/usr/sbin/nginx -v
+
+test: install browser nginx
 	$(BIN)/ruff check server ingest tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
