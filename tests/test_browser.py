@@ -69,7 +69,7 @@ def advisor(
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.time() + 120
+    deadline = time.time() + 300  # a cold start trains the router and the curated ranking
     while not server.started:
         if time.time() > deadline or not thread.is_alive():
             raise RuntimeError("the advisor did not start")

@@ -223,6 +223,17 @@ def test_the_demo_page_and_the_widget_are_served_under_a_strict_csp(client: Test
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
 
 
+def test_the_widget_and_the_playground_share_one_renderer_and_stay_one_file_each(
+    client: TestClient,
+) -> None:
+    shared = (Path(__file__).resolve().parents[1] / "web" / "markdown.js").read_text()
+    for name in ("widget.js", "playground.js"):
+        script = client.get(f"/{name}").text
+        assert shared in script, f"{name} carries the shared Markdown renderer"
+        assert "/* @include" not in script, f"{name} is served with its includes put in"
+    assert client.get("/markdown.js").status_code == 404, "only the assembled scripts are served"
+
+
 def test_source_pages_escape_the_document_and_mark_the_passage(client: TestClient) -> None:
     body = client.post("/api/chat", json={"message": "Was kostet ein Senior-Techniker?"}).json()
     citation = body["citations"][0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -33,11 +34,38 @@ _FILES = {
 DocId = Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9-]{0,80}$")]
 
 
+# A script says `/* @include markdown.js */` where a shared part of web/ goes: the widget must
+# stay one file for the sites that embed it, and the playground renders answers the same way.
+_INCLUDE = re.compile(r"/\* @include ([a-z0-9-]+\.js) \*/")
+
+
 def _file(name: str) -> FileResponse:
     path = WEB_DIR / name
     if not path.is_file():
         raise HTTPException(status_code=404, detail=f"{name} is not installed")
     return FileResponse(path, media_type=_FILES.get(name, "text/html; charset=utf-8"))
+
+
+@lru_cache(maxsize=16)
+def _assembled(name: str, versions: tuple[int, ...]) -> bytes:
+    """The script with its includes put in; cached per file version (a changed file on disk
+    is served changed, without a restart)."""
+    text = (WEB_DIR / name).read_text(encoding="utf-8")
+    return _INCLUDE.sub(lambda m: (WEB_DIR / m.group(1)).read_text(encoding="utf-8"), text).encode(
+        "utf-8"
+    )
+
+
+def _script(name: str) -> Response:
+    path = WEB_DIR / name
+    if not path.is_file():
+        raise HTTPException(status_code=404, detail=f"{name} is not installed")
+    parts = [path, *(WEB_DIR / n for n in _INCLUDE.findall(path.read_text(encoding="utf-8")))]
+    missing = [p.name for p in parts if not p.is_file()]
+    if missing:
+        raise HTTPException(status_code=404, detail=f"{missing[0]} is not installed")
+    body = _assembled(name, tuple(p.stat().st_mtime_ns for p in parts))
+    return Response(body, media_type=_FILES[name])
 
 
 @router.get("/")
@@ -56,7 +84,7 @@ def playground_page(settings: SettingsDep) -> FileResponse:
 def static_file(name: str) -> Response:
     if name not in _FILES:
         raise HTTPException(status_code=404, detail=f"no page {name!r}")
-    response = _file(name)
+    response = _script(name) if name.endswith(".js") else _file(name)
     # the widget script is embedded by other sites: let them cache it for a while
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
