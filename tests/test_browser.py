@@ -373,6 +373,15 @@ def test_the_playground_asks_stores_feedback_and_edits_an_answer_live(
     turn = page.locator("article.turn").first
     turn.wait_for(timeout=60_000)
     assert "70.000" in turn.inner_text()
+    # the shared renderer's citation cards: one opens with its quote marked, a click closes it
+    cite = turn.locator("button.cite").first
+    cite.click()
+    card = turn.locator(".card").first
+    card.wait_for()
+    assert card.locator("mark").count() >= 1
+    assert cite.get_attribute("aria-expanded") == "true"
+    cite.click()
+    assert turn.locator(".card").count() == 0 and cite.get_attribute("aria-expanded") == "false"
     turn.get_by_role("button", name="Gute Antwort").click()
     turn.get_by_placeholder("Grund (optional) …").fill("führt mit der Zahl")
     turn.get_by_role("button", name="Feedback senden").click()

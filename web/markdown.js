@@ -1,6 +1,6 @@
 // The Markdown subset the advisor's answers use, shared by the widget and the staff playground:
 // paragraphs, line breaks, "- " lists (two levels), **bold**, | tables |, headings, [n] markers.
-// Builds DOM nodes only; every piece of server text goes in as a text node. The server puts
+// Also the citation cards' open/close and the quotes marked in their passage. Builds DOM nodes only; every piece of server text goes in as a text node. The server puts
 // this file into both scripts where they say `@include markdown.js` (server/routes/web.py), so
 // the widget stays one file on the sites that embed it and nothing is defined globally.
 const markdownRenderer = (h, tableClass) => {
@@ -105,5 +105,69 @@ const markdownRenderer = (h, tableClass) => {
     }
     return wide;
   };
-  return { inline, markdown };
+
+  // One open citation card per answer: a [n] button opens its card (made by ``makeCard``),
+  // a second click or the card's close button closes it, and the focus goes back.
+  const citationCards = (root, idBase, makeCard) => {
+    let open = null;
+    const buttons = (n) => root.querySelectorAll(`button.cite[data-n="${n}"]`);
+    const close = (refocus) => {
+      if (!open) return;
+      const n = open.n;
+      open.card.remove();
+      open = null;
+      for (const b of buttons(n)) { b.setAttribute('aria-expanded', 'false'); b.removeAttribute('aria-controls'); }
+      if (refocus) { const b = buttons(n)[0]; if (b) b.focus(); }
+    };
+    // the card just opened, or null when the click closed it
+    return (c) => {
+      const same = open && open.n === c.n;
+      close(false);
+      if (same) return null;
+      const id = `${idBase}-c${c.n}`;
+      const card = makeCard(c, id, () => close(true));
+      root.append(card);
+      open = { n: c.n, card };
+      for (const b of buttons(c.n)) { b.setAttribute('aria-expanded', 'true'); b.setAttribute('aria-controls', id); }
+      return card;
+    };
+  };
+
+  // quotes marked inside their passage; a quote whose spacing differs still matches
+  const findQuote = (text, q, from) => {
+    let at = text.indexOf(q, from);
+    if (at < 0) at = text.indexOf(q);
+    if (at >= 0) return [at, at + q.length];
+    const words = q.split(/\s+/).filter(Boolean).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    if (!words.length || words.length > 200) return null;
+    try {
+      const m = new RegExp(words.join('[\\s*|_]+'), 'i').exec(text);
+      return m ? [m.index, m.index + m[0].length] : null;
+    } catch (e) {
+      return null;
+    }
+  };
+  const highlight = (text, quotes, into) => {
+    const spans = [];
+    let from = 0;
+    for (const q of quotes) {
+      if (!q) continue;
+      const s = findQuote(text, q, from);
+      if (!s) continue;
+      spans.push(s);
+      from = s[1];
+    }
+    spans.sort((a, b) => a[0] - b[0]);
+    let pos = 0;
+    for (const [a, b] of spans) {
+      if (b <= pos) continue;
+      const s = Math.max(a, pos);
+      if (s > pos) into.append(text.slice(pos, s));
+      into.append(h('mark', { text: text.slice(s, b) }));
+      pos = b;
+    }
+    if (pos < text.length) into.append(text.slice(pos));
+    return spans.length;
+  };
+  return { inline, markdown, citationCards, highlight };
 };

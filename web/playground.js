@@ -311,44 +311,7 @@
 
   // ---------------------------------------------------------------------------- Markdown subset
   /* @include markdown.js */
-  const { markdown } = markdownRenderer(h, 'md-tbl');
-
-  // quotes marked inside their passage; a quote whose spacing differs still matches
-  const findQuote = (text, q, from) => {
-    let at = text.indexOf(q, from);
-    if (at < 0) at = text.indexOf(q);
-    if (at >= 0) return [at, at + q.length];
-    const words = q.split(/\s+/).filter(Boolean).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-    if (!words.length || words.length > 200) return null;
-    try {
-      const m = new RegExp(words.join('[\\s*|_]+'), 'i').exec(text);
-      return m ? [m.index, m.index + m[0].length] : null;
-    } catch (e) {
-      return null;
-    }
-  };
-  const highlight = (text, quotes, into) => {
-    const spans = [];
-    let from = 0;
-    for (const q of quotes) {
-      if (!q) continue;
-      const s = findQuote(text, q, from);
-      if (!s) continue;
-      spans.push(s);
-      from = s[1];
-    }
-    spans.sort((a, b) => a[0] - b[0]);
-    let pos = 0;
-    for (const [a, b] of spans) {
-      if (b <= pos) continue;
-      const s = Math.max(a, pos);
-      if (s > pos) into.append(text.slice(pos, s));
-      into.append(h('mark', { text: text.slice(s, b) }));
-      pos = b;
-    }
-    if (pos < text.length) into.append(text.slice(pos));
-    return spans.length;
-  };
+  const { markdown, citationCards, highlight } = markdownRenderer(h, 'md-tbl');
 
   // An answer with [n] chips that open the quote inside its passage.
   const answerView = (md, citations) => {
@@ -357,21 +320,7 @@
     const byN = new Map();
     for (const c of arr(citations)) if (isObj(c) && Number.isInteger(c.n)) byN.set(c.n, c);
     const base = nextId('a');
-    let open = null;
-    const buttons = (n) => wrap.querySelectorAll(`button.cite[data-n="${n}"]`);
-    const close = (refocus) => {
-      if (!open) return;
-      const n = open.n;
-      open.card.remove();
-      open = null;
-      for (const b of buttons(n)) { b.setAttribute('aria-expanded', 'false'); b.removeAttribute('aria-controls'); }
-      if (refocus) { const b = buttons(n)[0]; if (b) b.focus(); }
-    };
-    const toggle = (c) => {
-      const same = open && open.n === c.n;
-      close(false);
-      if (same) return;
-      const id = `${base}-c${c.n}`;
+    const makeCard = (c, id, onClose) => {
       let quotes = arr(c.quotes).map(str).filter(Boolean);
       if (!quotes.length && str(c.quote)) quotes = str(c.quote).split(' … ');
       const passage = h('p', { class: 'passage' });
@@ -381,13 +330,16 @@
       else passage.append(h('mark', { text: quotes.join(' … ') }));
       const head = h('div', { class: 'card-h' },
         h('span', { class: 'card-src' }, h('b', { text: `[${c.n}] ${str(c.title) || str(c.doc_id)}` }), str(c.heading) ? ` › ${str(c.heading)}` : ''),
-        h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Quelle schließen', onclick: () => close(true) }, icon(I.x)));
+        h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Quelle schließen', onclick: onClose }, icon(I.x)));
       const meta = h('p', { class: 'card-meta' }, h('code', { text: str(c.doc_id) }), str(c.passage_id) ? h('code', { text: str(c.passage_id) }) : null,
         text && quotes.length && found < quotes.length ? h('span', { class: 'warn', text: `${quotes.length - found} von ${quotes.length} Zitat(en) nicht in der Passage gefunden` }) : null);
-      const card = h('div', { class: 'card', id, role: 'group', 'aria-label': `Quelle ${c.n}` }, head, passage, meta);
-      wrap.append(card);
-      open = { n: c.n, card };
-      for (const b of buttons(c.n)) { b.setAttribute('aria-expanded', 'true'); b.setAttribute('aria-controls', id); }
+      return h('div', { class: 'card', id, role: 'group', 'aria-label': `Quelle ${c.n}` }, head, passage, meta);
+    };
+    const openCard = citationCards(wrap, base, makeCard);
+    const toggle = (c) => {
+      const card = openCard(c);
+      if (!card) return;
+      const passage = card.querySelector('.passage');
       const mk = passage.querySelector('mark');
       if (mk && passage.scrollHeight > passage.clientHeight + 1) {
         passage.tabIndex = 0;

@@ -293,7 +293,7 @@ textarea:focus-visible{outline-offset:0;border-color:var(--ad)}
 
   // ---------------------------------------------------------------------------- Markdown subset
   /* @include markdown.js */
-  const { markdown } = markdownRenderer(h, 'tbl');
+  const { markdown, citationCards, highlight } = markdownRenderer(h, 'tbl');
 
   // ---------------------------------------------------------------------------- SSE parser
   // event:/data: lines, a blank line ends an event; \r\n, \r and \n all end a line.
@@ -495,28 +495,6 @@ textarea:focus-visible{outline-offset:0;border-color:var(--ad)}
       if (!url || !base || url.origin !== base.origin || !url.pathname.startsWith(base.pathname) || url.pathname === base.pathname) return null;
       return url.href;
     };
-    const highlight = (text, quotes, into) => {
-      const spans = [];
-      let from = 0;
-      for (const q of quotes) {
-        if (!q) continue;
-        let at = text.indexOf(q, from);
-        if (at < 0) at = text.indexOf(q);
-        if (at < 0) continue;
-        spans.push([at, at + q.length]);
-        from = at + q.length;
-      }
-      spans.sort((a, b) => a[0] - b[0]);
-      let pos = 0;
-      for (const [a, b] of spans) {
-        if (b <= pos) continue;
-        const s = Math.max(a, pos);
-        if (s > pos) into.append(text.slice(pos, s));
-        into.append(h('mark', { text: text.slice(s, b) }));
-        pos = b;
-      }
-      if (pos < text.length) into.append(text.slice(pos));
-    };
     const citationCard = (c, id, onClose) => {
       const text = str(c.text);
       let quotes = Array.isArray(c.quotes) ? c.quotes.map(str).filter(Boolean) : [];
@@ -544,25 +522,10 @@ textarea:focus-visible{outline-offset:0;border-color:var(--ad)}
       const body = h('div', { class: 'body' });
       const byN = new Map();
       for (const c of cites || []) if (c && typeof c === 'object' && Number.isInteger(c.n)) byN.set(c.n, c);
-      let open = null;
-      const buttons = (n) => el.querySelectorAll(`button.cite[data-n="${n}"]`);
-      const closeCard = (refocus) => {
-        if (!open) return;
-        const n = open.n;
-        open.card.remove();
-        open = null;
-        for (const b of buttons(n)) { b.setAttribute('aria-expanded', 'false'); b.removeAttribute('aria-controls'); }
-        if (refocus) { const b = buttons(n)[0]; if (b) b.focus(); }
-      };
+      const openCard = citationCards(el, id, citationCard);
       const toggle = (c) => {
-        const same = open && open.n === c.n;
-        closeCard(false);
-        if (same) return;
-        const cardId = `${id}-c${c.n}`;
-        const card = citationCard(c, cardId, () => closeCard(true));
-        el.append(card);
-        open = { n: c.n, card };
-        for (const b of buttons(c.n)) { b.setAttribute('aria-expanded', 'true'); b.setAttribute('aria-controls', cardId); }
+        const card = openCard(c);
+        if (!card) return;
         const p = card.querySelector('.passage');
         if (p.scrollHeight > p.clientHeight + 1) {
           p.tabIndex = 0;
