@@ -131,6 +131,43 @@ def test_expired_conversations_and_replies_are_purged(where: str) -> None:
         store.close()
 
 
+@pytest.mark.integration
+def test_serve_without_its_database_says_so_in_one_line(
+    indexed_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unreachable PostgreSQL stops `advisor serve` with one line naming the host, exit
+    code 2, and never the password in the URL."""
+    from services import free_port
+    from typer.testing import CliRunner
+
+    from server.cli import app
+
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("ADVISOR_DATA_DIR", str(indexed_dir))
+    monkeypatch.setenv(
+        "ADVISOR_DATABASE_URL", f"postgresql://advisor:geheim-pw@127.0.0.1:{port}/advisor"
+    )
+    result = CliRunner().invoke(app, ["serve", "--no-staff-token"])
+    assert result.exit_code == 2, result.output
+    assert f"PostgreSQL server at 127.0.0.1:{port}" in result.output
+    assert "geheim-pw" not in result.output
+
+
+@pytest.mark.unit
+def test_a_database_url_that_is_not_postgresql_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from server.cli import app
+
+    monkeypatch.setenv("ADVISOR_DATABASE_URL", "mysql://root:geheim-pw@db/advisor")
+    result = CliRunner().invoke(app, ["search", "Backup"])
+    assert result.exit_code == 2
+    assert "ADVISOR_DATABASE_URL" in result.output and "PostgreSQL URL" in result.output
+    assert "geheim-pw" not in result.output
+
+
 # --- no lost facts ---------------------------------------------------------------------------
 
 
