@@ -8,7 +8,7 @@ CHROMA_PORT ?= 8765
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test install ingest serve lint typecheck eval bench clean browser nginx
+.PHONY: run test install ingest serve lint typecheck eval bench clean browser nginx services
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 2; }
@@ -57,7 +57,15 @@ nginx:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx openssl >/dev/null; }
 	@/usr/sbin/nginx -v
 
-test: install browser nginx
+# Debian's PostgreSQL and Redis for the store tests: each test starts its own server on a
+# loopback port (tests/services.py); nothing runs as a system service.
+services:
+	@{ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && test -x /usr/bin/redis-server; } || \
+		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+		-y -qq --no-install-recommends postgresql redis-server >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/postgres && /usr/bin/redis-server --version
+
+test: install browser nginx services
 	$(BIN)/ruff check server ingest tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

@@ -4,6 +4,13 @@ Every ingest that changes anything writes a new *generation* (a Chroma collectio
 lexical index directory) and then atomically replaces ``manifest.json``; a running server
 reads the manifest and so never sees a half-built index. Unchanged chunks keep their
 embeddings (copied from the previous generation), so a no-change re-ingest embeds nothing.
+
+With a Chroma server (``chroma_url``) several advisor instances share one index, so the
+manifest is a record in the server itself (collection ``<prefix>-manifest``), not a local
+file: an ingest run anywhere is seen by every instance, and each instance builds its lexical
+index in memory from the chunks of the generation it reads. Superseded generations are kept
+for ``generation_grace_seconds`` after the switch, so an instance that has not yet noticed
+it can finish its searches on the old one.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +74,8 @@ class IndexConfig:
     embedding_model: str
     collection_prefix: str = "advisor"
     chroma_url: str | None = None
+    # Server mode: how long a superseded generation stays readable after the switch.
+    generation_grace_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,9 @@ class Manifest:
     chroma_url: str | None = None
     # What built the lexical index (analyzer code and lexicon); another one means rebuild.
     lexical_signature: str = ""
+    # Server mode: superseded generations -> when they were superseded (epoch seconds); each
+    # stays readable for the grace period from then.
+    retired: dict[str, float] = field(default_factory=dict)
 
     def lexical_path(self, index_dir: Path) -> Path:
         return index_dir / self.lexical_dir
@@ -173,6 +185,99 @@ def _write_manifest(index_dir: Path, manifest: Manifest) -> None:
     os.replace(tmp, index_dir / MANIFEST_NAME)  # atomic: readers see old or new, never half
 
 
+SHARED_MANIFEST_ID = "current"
+
+
+def manifest_collection(config: IndexConfig) -> str:
+    """The Chroma collection holding the shared manifest record (server mode). Not
+    ``<prefix>-g…``: that pattern names the generations the cleanup may drop."""
+    return f"{config.collection_prefix}-manifest"
+
+
+def read_shared_manifest(client: ClientAPI, config: IndexConfig) -> Manifest | None:
+    """The manifest recorded in the Chroma server, or None when no ingest has written one."""
+    from chromadb.errors import NotFoundError
+
+    name = manifest_collection(config)
+    try:
+        collection = client.get_collection(name)
+    except NotFoundError:
+        return None
+    got = collection.get(ids=[SHARED_MANIFEST_ID], include=["documents"])
+    documents = got["documents"] or []
+    if not documents:
+        return None
+    try:
+        manifest = Manifest(**json.loads(documents[0] or ""))
+    except (ValueError, TypeError) as exc:
+        raise IndexDamagedError(
+            f"the manifest record in Chroma collection {name!r} is damaged "
+            f"({type(exc).__name__}: {exc}); run `advisor ingest` to rebuild"
+        ) from exc
+    if not (manifest.generation and manifest.collection):
+        raise IndexDamagedError(f"the manifest record in {name!r} names no generation")
+    return manifest
+
+
+def _write_shared_manifest(client: ClientAPI, config: IndexConfig, manifest: Manifest) -> None:
+    collection = client.get_or_create_collection(
+        manifest_collection(config),
+        metadata={"purpose": "the advisor's current index generation"},
+        embedding_function=None,
+    )
+    # One record, replaced in one call: readers see the old generation or the new one.
+    # Chroma wants a vector with every record; this one is never searched.
+    collection.upsert(
+        ids=[SHARED_MANIFEST_ID],
+        embeddings=np.zeros((1, 1), dtype=np.float32),
+        documents=[json.dumps(asdict(manifest), sort_keys=True)],
+    )
+
+
+def _current_manifest(client: ClientAPI, config: IndexConfig) -> Manifest | None:
+    """The generation an ingest builds on: the shared record, or the local file."""
+    try:
+        if config.chroma_url:
+            return read_shared_manifest(client, config)
+        manifest = read_manifest(config.index_dir)
+    except IndexDamagedError:
+        return None  # what the server asked for: a rebuild from the documents
+    if manifest and manifest.chroma_url != config.chroma_url:
+        return None  # another store: the old generation is not reachable from here
+    return manifest
+
+
+def chunks_from_records(
+    ids: list[str], documents: list[str | None], metadatas: list[Any]
+) -> list[Chunk]:
+    """The chunks of a generation as stored in Chroma, in reading order: what an instance
+    in server mode builds its lexical index from."""
+    chunks = [
+        Chunk(
+            chunk_id=cid,
+            doc_id=str(meta["doc_id"]),
+            title=str(meta.get("title", "")),
+            source=str(meta.get("source", "")),
+            language=str(meta.get("language", "")),
+            heading=str(meta.get("heading", "")),
+            position=int(meta.get("position", 0)),
+            text=text or "",
+            doc_hash=str(meta.get("doc_hash", "")),
+        )
+        for cid, text, meta in zip(ids, documents, metadatas, strict=True)
+    ]
+    chunks.sort(key=lambda c: (c.doc_id, c.position, c.chunk_id))
+    return chunks
+
+
+def generation_created(generation: str) -> float | None:
+    """When a generation was started, from its name (``gYYYYmmddHHMMSS`` + hex)."""
+    try:
+        return datetime.strptime(generation[1:15], "%Y%m%d%H%M%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
 @contextlib.contextmanager
 def _ingest_lock(index_dir: Path) -> Iterator[None]:
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -236,17 +341,13 @@ def ingest(
 
     with _ingest_lock(config.index_dir):
         client = open_client(config)
-        try:
-            manifest = read_manifest(config.index_dir)
-        except IndexDamagedError:
-            manifest = None  # what the server asked for: a rebuild from the documents
-        if manifest and manifest.chroma_url != config.chroma_url:
-            manifest = None  # another store: the old generation is not reachable from here
+        manifest = _current_manifest(client, config)
         old = _existing_chunks(client, manifest)
         same_model = manifest is not None and manifest.embedding_model == config.embedding_model
         _classify(chunks, old, same_model, report)
         signature = lexical_signature(config.lexicon_path)
-        lexical_ok = (
+        # in server mode each instance builds its lexical index from the chunks itself
+        lexical_ok = config.chroma_url is not None or (
             manifest is not None
             and manifest.lexical_path(config.index_dir).is_dir()
             and manifest.lexical_signature == signature
@@ -260,6 +361,8 @@ def ingest(
         ):
             report.generation = manifest.generation
             report.seconds = time.perf_counter() - started
+            if config.chroma_url:
+                _drop_expired_generations(client, config, manifest)
             return report
         report.generation = _build_generation(
             client, config, chunks, old if same_model else {}, manifest, lexicon, report, progress
@@ -320,32 +423,61 @@ def _build_generation(
                 metadatas=[c.metadata() for c in chunks],
             )
         lexical_dir = f"lexical-{generation}"
-        LexicalIndex.build(chunks, lexicon).save(config.index_dir / lexical_dir)
+        if config.chroma_url is None:
+            LexicalIndex.build(chunks, lexicon).save(config.index_dir / lexical_dir)
     except BaseException:
         with contextlib.suppress(Exception):
             client.delete_collection(name)
         shutil.rmtree(config.index_dir / f"lexical-{generation}", ignore_errors=True)
         raise
-    _write_manifest(
-        config.index_dir,
-        Manifest(
-            generation=generation,
-            collection=name,
-            lexical_dir=lexical_dir,
-            embedding_model=config.embedding_model,
-            dimension=dimension,
-            documents={c.doc_id: c.doc_hash for c in chunks},
-            chunks=len(chunks),
-            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            chroma_url=config.chroma_url,
-            lexical_signature=lexical_signature(config.lexicon_path),
-        ),
+    manifest = Manifest(
+        generation=generation,
+        collection=name,
+        lexical_dir=lexical_dir if config.chroma_url is None else "",
+        embedding_model=config.embedding_model,
+        dimension=dimension,
+        documents={c.doc_id: c.doc_hash for c in chunks},
+        chunks=len(chunks),
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        chroma_url=config.chroma_url,
+        lexical_signature=lexical_signature(config.lexicon_path),
     )
+    if config.chroma_url:
+        now = time.time()
+        retired = dict(previous.retired) if previous else {}
+        if previous is not None:
+            retired[previous.generation] = now
+        grace = config.generation_grace_seconds
+        manifest = replace(
+            manifest, retired={g: t for g, t in retired.items() if now - t < grace}
+        )
+        _write_shared_manifest(client, config, manifest)
+        _drop_expired_generations(client, config, manifest)
+        return generation
+    _write_manifest(config.index_dir, manifest)
     # The previous generation stays one round, so a server mid-query can finish on it.
     _drop_old_generations(
         client, config, keep={generation, previous.generation if previous else ""}
     )
     return generation
+
+
+def _drop_expired_generations(client: ClientAPI, config: IndexConfig, current: Manifest) -> None:
+    """Server mode: remove generations no instance may still read. The current one stays;
+    a superseded one stays for the grace period after its switch; one the manifest does not
+    name (a build in progress by another ingest, or left by a failed one) stays for the
+    grace period after it was started."""
+    prefix = f"{config.collection_prefix}-"
+    now = time.time()
+    for col in client.list_collections():
+        generation = col.name.removeprefix(prefix)
+        if not col.name.startswith(prefix + "g") or generation == current.generation:
+            continue
+        since = current.retired.get(generation) or generation_created(generation)
+        if since is None or now - since < config.generation_grace_seconds:
+            continue
+        with contextlib.suppress(Exception):
+            client.delete_collection(col.name)
 
 
 def _drop_old_generations(client: ClientAPI, config: IndexConfig, keep: set[str]) -> None:

@@ -28,7 +28,7 @@ from server.router import Router
 from server.scoring import Recommendation, Rules
 from server.sentence_index import SentenceIndex
 from server.sentence_table import SentenceTable
-from server.sessions import SessionState, SessionStore, new_session_id
+from server.sessions import SessionState, SessionStore, new_session_id, open_sessions
 from server.settings import Settings
 from server.understand import Understanding
 
@@ -166,9 +166,7 @@ def open_chatbot(
     cache = settings.data_dir / "cache"
     assert settings.router_examples_path is not None
     router = Router.load_or_train(settings.router_examples_path, cache, model, embed_many)
-    sessions = SessionStore(
-        sessions_path or settings.sessions_path, ttl_seconds=settings.session_ttl_days * 86_400
-    )
+    sessions = open_sessions(settings, sessions_path)
     from server.staff import edited_entries
 
     curated = CuratedStore(

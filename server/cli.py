@@ -62,6 +62,17 @@ def _retriever(settings: Settings) -> HybridRetriever:
         raise _fail(str(exc)) from None
 
 
+def _check_store(settings: Settings) -> None:
+    """The session store opens (an unreachable PostgreSQL is one line and exit code 2)."""
+    from server.sessions import open_sessions
+    from server.store import StoreError
+
+    try:
+        open_sessions(settings).close()
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+
+
 @app.command()
 def ingest(
     folder: Annotated[
@@ -161,6 +172,7 @@ def serve(
     # Check the index here, so a missing index or a model mismatch is one clear line and
     # exit code 2 instead of a lifespan traceback from uvicorn.
     _retriever(settings)
+    _check_store(settings)
     workers = workers or settings.workers
     if settings.staff_token is None and staff_token:
         # never a default token: a fresh random one for this run, shown once to whoever

@@ -15,6 +15,7 @@ def index_config(settings: Settings) -> IndexConfig:
         embedding_model=settings.embedding_model,
         collection_prefix=settings.collection,
         chroma_url=settings.chroma_url,
+        generation_grace_seconds=settings.generation_grace_seconds,
     )
 
 

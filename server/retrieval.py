@@ -6,6 +6,7 @@ import contextlib
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,8 +32,10 @@ from ingest.index import (
     Manifest,
     ModelMismatchError,
     StoreUnavailableError,
+    chunks_from_records,
     open_client,
     read_manifest,
+    read_shared_manifest,
 )
 from ingest.lexical import LexicalIndex, Lexicon
 from server.chroma_guard import BreakerState, ChromaGuard, ChromaUnavailable
@@ -56,6 +59,9 @@ def dense_weight(model: str, configured: float | None = None) -> float:
         return configured
     return DENSE_WEIGHTS.get(model, DENSE_WEIGHT)
 CANDIDATES = 40
+# Server mode: how often an instance asks the Chroma server which generation is current (one
+# small read); an ingest elsewhere is served here within this time.
+GENERATION_CHECK_SECONDS = 2.0
 # Opening the store at start-up: nothing is served yet, so a cold disk may take its time.
 STARTUP_TIMEOUT = 15.0
 _QUOTED_RE = re.compile(r"[\"'„“”‚‘’«»]([^\"'„“”‚‘’«»]{3,120})[\"'„“”‚‘’«»]")
@@ -121,12 +127,17 @@ class _Generation:
     texts: dict[str, str]
     metadata: dict[str, dict[str, Any]]
     store: Chroma
-    manifest_mtime: float
+    # what identifies this load: the manifest file's mtime, or the shared generation's name
+    stamp: float | str
     folded: dict[str, str]
 
 
 class PassageIndex:
     """Reads the index generation named by the manifest; reloads when an ingest switches it.
+
+    The manifest is the local file (embedded Chroma) or, with a Chroma server, the record in
+    the server that every instance reads (checked every ``GENERATION_CHECK_SECONDS``); there
+    the lexical index is built from the generation's chunks when it is loaded.
 
     Every call to Chroma goes through ``guard`` (deadline and circuit breaker). The passages'
     texts are read once per generation, so while Chroma is away a search ranks by the lexical
@@ -147,6 +158,8 @@ class PassageIndex:
         self._lexicon = Lexicon.load(config.lexicon_path)
         self._client: ClientAPI | None = None
         self._lock = threading.Lock()
+        self._checking = threading.Lock()  # one thread at a time asks the server
+        self._checked_at = 0.0
         self._current: _Generation | None = None
         self.refresh()
 
@@ -171,6 +184,8 @@ class PassageIndex:
         While Chroma is unavailable a new generation cannot be read: the loaded one keeps
         serving and the switch happens on a later call, once Chroma answers.
         """
+        if self.config.chroma_url:
+            return self._refresh_shared()
         try:
             mtime = self.manifest_path.stat().st_mtime
         except FileNotFoundError:
@@ -178,18 +193,79 @@ class PassageIndex:
                 f"no index in {self.config.index_dir}; run `advisor ingest` first"
             ) from None
         current = self._current
-        if current is not None and current.manifest_mtime == mtime:
+        if current is not None and current.stamp == mtime:
             return current
         with self._lock:
-            if self._current is not None and self._current.manifest_mtime == mtime:
+            if self._current is not None and self._current.stamp == mtime:
                 return self._current
             try:
-                self._current = self._load(mtime)
+                self._current = self._load(self._file_manifest(), mtime)
             except StoreUnavailableError as exc:
                 if self._current is None:
                     raise
                 log.warning("keeping generation %s: %s", self._current.manifest.generation, exc)
             return self._current
+
+    def _file_manifest(self) -> Manifest:
+        manifest = read_manifest(self.config.index_dir)
+        if manifest is None:
+            raise IndexMissingError(
+                f"no index in {self.config.index_dir}; run `advisor ingest` first"
+            )
+        return manifest
+
+    def _shared_manifest(self) -> Manifest:
+        client = self._open_client()
+        try:
+            manifest = self._chroma(
+                "read the manifest", lambda: read_shared_manifest(client, self.config)
+            )
+        except IndexError_:
+            raise
+        except Exception as exc:  # Chroma answered with an error of its own
+            raise StoreUnavailableError(
+                f"the Chroma server at {self.config.chroma_url} cannot give the manifest "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+        if manifest is None:
+            raise IndexMissingError(
+                f"no index in the Chroma server at {self.config.chroma_url}; run "
+                "`advisor ingest` with this ADVISOR_CHROMA_URL first"
+            )
+        return manifest
+
+    def _refresh_shared(self) -> _Generation:
+        """Server mode: the generation the server's manifest record names. Checked at most
+        every GENERATION_CHECK_SECONDS and by one thread at a time, so a slow or frozen server
+        costs one request the deadline, not all of them; while the new generation cannot be
+        read, the loaded one keeps serving."""
+        current = self._current
+        if current is None:
+            with self._lock:
+                if self._current is None:
+                    manifest = self._shared_manifest()
+                    self._current = self._load(manifest, manifest.generation)
+                    self._checked_at = time.monotonic()
+                return self._current
+        if time.monotonic() - self._checked_at < GENERATION_CHECK_SECONDS:
+            return current
+        if not self._checking.acquire(blocking=False):
+            return current  # another request is asking the server right now
+        try:
+            self._checked_at = time.monotonic()
+            manifest = self._shared_manifest()
+            if manifest.generation != current.manifest.generation:
+                log.info("switching to generation %s", manifest.generation)
+                with self._lock:
+                    self._current = self._load(manifest, manifest.generation)
+        except StoreUnavailableError as exc:
+            # the breaker logs Chroma going away and coming back; this would repeat it
+            log.debug("keeping generation %s: %s", current.manifest.generation, exc)
+        except IndexError_ as exc:
+            log.warning("keeping generation %s: %s", current.manifest.generation, exc)
+        finally:
+            self._checking.release()
+        return self._current or current
 
     def _chroma(self, what: str, fn: Callable[[], T]) -> T:
         """``fn`` through the guard. Before the first generation is loaded there is nothing
@@ -230,12 +306,7 @@ class PassageIndex:
                 ) from None
         return self._client
 
-    def _load(self, mtime: float) -> _Generation:
-        manifest = read_manifest(self.config.index_dir)
-        if manifest is None:
-            raise IndexMissingError(
-                f"no index in {self.config.index_dir}; run `advisor ingest` first"
-            )
+    def _load(self, manifest: Manifest, stamp: float | str) -> _Generation:
         if manifest.embedding_model != self.config.embedding_model:
             raise ModelMismatchError(
                 f"the index was built with embedding model {manifest.embedding_model!r}, but "
@@ -268,14 +339,7 @@ class PassageIndex:
         metadata = {
             cid: dict(m or {}) for cid, m in zip(got["ids"], got["metadatas"] or [], strict=False)
         }
-        lexical_path = manifest.lexical_path(self.config.index_dir)
-        try:
-            lexical = LexicalIndex.load(lexical_path, self._lexicon)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise IndexDamagedError(
-                f"the lexical index {lexical_path} is missing or damaged "
-                f"({type(exc).__name__}); run `advisor ingest`"
-            ) from None
+        lexical = self._lexical(manifest, got)
         if not texts or set(texts) != set(lexical.chunk_ids):
             raise IndexDamagedError(
                 f"Chroma collection {manifest.collection!r} and the lexical index do not hold "
@@ -288,7 +352,30 @@ class PassageIndex:
             embedding_function=self.embeddings,
         )
         folded = {cid: fold(text).casefold() for cid, text in texts.items()}
-        return _Generation(manifest, lexical, texts, metadata, store, mtime, folded)
+        return _Generation(manifest, lexical, texts, metadata, store, stamp, folded)
+
+    def _lexical(self, manifest: Manifest, got: Any) -> LexicalIndex:
+        """The generation's lexical index: built here from its chunks in server mode (every
+        instance, whatever its disk holds), else read from the directory the ingest wrote."""
+        if self.config.chroma_url:
+            try:
+                chunks = chunks_from_records(
+                    list(got["ids"]), list(got["documents"] or []), list(got["metadatas"] or [])
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise IndexDamagedError(
+                    f"Chroma collection {manifest.collection!r} holds chunks without their "
+                    f"metadata ({type(exc).__name__}: {exc}); run `advisor ingest`"
+                ) from None
+            return LexicalIndex.build(chunks, self._lexicon)
+        lexical_path = manifest.lexical_path(self.config.index_dir)
+        try:
+            return LexicalIndex.load(lexical_path, self._lexicon)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexDamagedError(
+                f"the lexical index {lexical_path} is missing or damaged "
+                f"({type(exc).__name__}); run `advisor ingest`"
+            ) from None
 
     def readiness(self) -> Readiness:
         """Index readable and Chroma answering (one heartbeat, under the guard's deadline)?"""

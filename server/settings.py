@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     chroma_timeout_seconds: float = Field(1.5, gt=0, le=60)
     chroma_breaker_failures: int = Field(3, ge=1, le=100)
     chroma_breaker_cooldown_seconds: float = Field(5.0, gt=0, le=600)
+    # With a Chroma server the current generation is recorded in the server for every
+    # instance; a superseded one is kept this long after the switch, so an instance that has
+    # not noticed it yet (it checks every few seconds) can finish its searches on it.
+    generation_grace_seconds: float = Field(600.0, ge=0, le=7 * 86_400)
 
     # Retrieval: the dense ranking's weight in the fusion (default by model, see
     # docs/retrieval-weights.md)
@@ -49,6 +53,11 @@ class Settings(BaseSettings):
     # Chat
     max_message_chars: int = Field(2000, ge=10, le=100_000)
     sessions_path: Path | None = None
+    # postgresql://user:password@host:port/db — sessions, replies for retries, channel
+    # bindings, feedback and curated edits in PostgreSQL, shared by every instance; unset,
+    # they stay in the SQLite file sessions_path (one machine only). A secret: it may hold
+    # the password.
+    database_url: SecretStr | None = None
     llm_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
     llm_api_key: SecretStr | None = None
@@ -146,6 +155,19 @@ class Settings(BaseSettings):
         scheme = urlparse(value).scheme
         if scheme not in SCHEMES or scheme.startswith("async+"):
             raise ValueError(f"{value!r} is not a limits storage URI such as memory:// or redis://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        from urllib.parse import urlparse
+
+        if value is None:
+            return None
+        url = urlparse(value.get_secret_value())
+        # the message must not echo the URL: it may carry the password
+        if url.scheme not in ("postgresql", "postgres") or not (url.hostname or url.query):
+            raise ValueError("must be a PostgreSQL URL such as postgresql://user@host:5432/db")
         return value
 
     @field_validator("staff_token", "teams_secret")

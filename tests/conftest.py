@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,68 @@ def client(settings) -> Iterator:  # type: ignore[no-untyped-def]
 
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+# --- real servers on loopback (tests/services.py), each started once per test session ---------
+
+
+@pytest.fixture(scope="session")
+def start_chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Start a `chroma run` server (in a fresh folder unless given one); all are stopped at
+    the end of the session. A test that freezes or kills its server gets its own."""
+    from services import ChromaServer
+
+    started: list[ChromaServer] = []
+
+    def start(path: Path | None = None) -> ChromaServer:
+        server = ChromaServer(path or tmp_path_factory.mktemp("chroma-server"))
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(start_chroma: Any) -> Any:
+    """One `chroma run` server shared by the tests that only read and write it."""
+    return start_chroma()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """Debian's PostgreSQL in a fresh cluster on loopback."""
+    from services import PostgresServer
+
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database of the session's PostgreSQL for this test."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40] + uuid.uuid4().hex[:8]
+    url: str = postgres_server.create_database(name)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """Debian's redis-server on loopback, in memory only."""
+    from services import RedisServer
+
+    server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

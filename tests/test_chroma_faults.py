@@ -8,12 +8,7 @@ Curated answers are off, so every fact question goes through passage retrieval.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from services import ChromaServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = ROOT / "knowledge"
@@ -46,71 +42,6 @@ QUESTIONS = [
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ChromaServer:
-    """`chroma run` on loopback that a test can freeze, kill and start again (same port and
-    data directory)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
-        assert chroma, "the chroma CLI ships with the chromadb package"
-        self.proc = subprocess.Popen(
-            [
-                chroma,
-                "run",
-                "--path",
-                str(self.path),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: signals reach all of it
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("chroma server did not start")
-            time.sleep(0.2)
-
-    def signal(self, sig: signal.Signals) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, sig)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.signal(signal.SIGCONT)
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-
 @dataclass
 class Served:
     url: str
@@ -119,7 +50,9 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(indexed_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(
+    indexed_dir: Path, tmp_path_factory: pytest.TempPathFactory, start_chroma: Any
+) -> Iterator[Served]:
     """The advisor (uvicorn on loopback) over an index in a real Chroma server."""
     import uvicorn
 
@@ -129,8 +62,7 @@ def served(indexed_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     from server.settings import Settings
 
     root = tmp_path_factory.mktemp("faults")
-    chroma = ChromaServer(root / "chroma")
-    chroma.start()
+    chroma = start_chroma(root / "chroma")  # its own: these tests freeze and kill it
     data = root / "data"
     data.mkdir()
     # the router and curated caches of the session's index: trained once per test session
@@ -148,7 +80,7 @@ def served(indexed_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     )
     assert ingest(KNOWLEDGE, index_config(settings)).errors == []
     app = create_app(settings)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

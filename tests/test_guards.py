@@ -126,7 +126,11 @@ def test_expired_sessions_are_gone(tmp_path: Path) -> None:
     store.save_turn(old, "frage", "antwort", "fact")
     store.save_turn(fresh, "frage", "antwort", "fact")
     # age the first conversation beyond the retention time
-    store._conn.execute("UPDATE sessions SET updated = ? WHERE id = ?", (time.time() - 120, old.id))
+    store.db.run(
+        lambda tx: tx.execute(
+            "UPDATE sessions SET updated = ? WHERE id = ?", (time.time() - 120, old.id)
+        )
+    )
     assert store.get(old.id) is None, "expired: unknown to the user at once"
     assert store.get(fresh.id) is not None
     store.close()
