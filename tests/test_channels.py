@@ -123,6 +123,21 @@ def test_teams_replays_a_repeated_activity_without_a_second_turn(
     assert len(bot.sessions.transcript(session)) == 2, "one question, one answer"
 
 
+def test_a_teams_retry_racing_its_first_delivery_stores_one_turn(
+    app_client: TestClient, teams_secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # both copies miss the stored reply (the first has not finished when the second comes)
+    bot = app_client.app.state.chatbot  # type: ignore[attr-defined]
+    monkeypatch.setattr(bot.sessions, "recall", lambda key: None)
+    conversation = "19:race@thread.skype"
+    body = _activity("<at>Bot</at> Wer sollte das Backup betreuen?", "act-race", conversation)
+    assert _teams(app_client, teams_secret, body).status_code == 200
+    assert _teams(app_client, teams_secret, body).status_code == 200
+    session = bot.sessions.channel_session(f"teams:{conversation}")
+    assert session is not None
+    assert len(bot.sessions.transcript(session)) == 2, "one question, one answer"
+
+
 def test_teams_remembers_each_conversation(app_client: TestClient, teams_secret: str) -> None:
     _teams(app_client, teams_secret, _activity("<at>Bot</at> Wir haben 45 PCs und keine IT", "a1"))
     second = _teams(app_client, teams_secret, _activity("<at>Bot</at> Und das Backup?", "a2"))
@@ -198,7 +213,7 @@ def test_teams_past_its_deadline_replies_with_passages(
         time.sleep(1.0)
         raise AssertionError("too late")
 
-    monkeypatch.setattr(route, "answer", slow)
+    monkeypatch.setattr(route, "collect", slow)
     settings = app_client.app.state.settings  # type: ignore[attr-defined]
     monkeypatch.setattr(settings, "teams_deadline_seconds", 0.2)
     body = _activity("<at>Bot</at> Welche Risiken hat IT-Outsourcing?", "slow-1")

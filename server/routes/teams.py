@@ -18,7 +18,7 @@ from server.channels.teams import (
     text_reply,
     verify,
 )
-from server.chat import ChatError, ChatResponse, answer
+from server.chat import ChatError, ChatResponse, collect, stream
 from server.compose import AnswerCitation, CitationRegistry, find_span
 from server.deps import ChatbotDep, SettingsDep
 from server.openapi import errors
@@ -88,7 +88,10 @@ async def post_teams(request: Request, settings: SettingsDep, bot: ChatbotDep) -
         session = None  # expired or deleted: a new conversation
 
     def run() -> ChatResponse:
-        return answer(bot, activity.text, session)
+        # the activity id claims the turn inside its own transaction: two copies that both
+        # missed the recall above (a retry racing the first delivery, on any instance) store
+        # one turn
+        return collect(stream(bot, activity.text, session, replay_key=f"teams-turn:{activity.id}"))
 
     future = _pool.submit(run)
     try:
