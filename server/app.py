@@ -34,6 +34,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from server.chat import open_chatbot
 
         app.state.settings = settings
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        # set for the whole process (the requests' threads included), not for a block
+        threadpool_limits(limits=settings.compute_threads)
+        torch.set_num_threads(settings.compute_threads)
         # Fails fast (IndexMissingError / ModelMismatchError) instead of serving nonsense.
         index = PassageIndex(
             index_config(settings),

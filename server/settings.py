@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     # Teams gives up after 5 s: past this, the reply is the best cited passages.
     teams_deadline_seconds: float = Field(4.0, gt=0.1, le=4.8)
 
+    # Threads one request's computation may use in a serving process (torch's OpenMP and the
+    # BLAS under numpy and scikit-learn). Requests already run side by side, and workers beside
+    # each other: more threads per request made them fight for the cores (make bench, 2 workers
+    # on 2 cores, 16 clients: 14 chats/s with the default of one thread per core, 36 with 1).
+    compute_threads: int = Field(1, ge=1, le=64)
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
