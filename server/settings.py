@@ -101,6 +101,20 @@ class Settings(BaseSettings):
     # Teams gives up after 5 s: past this, the reply is the best cited passages.
     teams_deadline_seconds: float = Field(4.0, gt=0.1, le=4.8)
 
+    # Observability (server/logs.py, server/metrics.py). Logs say what happened, never what
+    # was written: json (one object a line, for a log shipper) or text (one readable line for
+    # a terminal); unset: text in development, json in test and production.
+    log_format: Literal["json", "text"] | None = None
+    # The client's address in the access log: off by default, it is personal data and nothing
+    # reads it back (the rate limit counts in its own storage).
+    log_client_ip: bool = False
+    # LLM mode's daily token allowance (UTC days; 0 = unlimited): once spent, answers are the
+    # deterministic ones until the next day, so a runaway day cannot run up the bill. Counted
+    # in the rate limit storage when that is shared (redis://…, all instances), else in the
+    # SQLite file llm_budget_path (default under data_dir), shared by one machine's workers.
+    llm_daily_tokens: int = Field(0, ge=0)
+    llm_budget_path: Path | None = None
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
@@ -174,6 +188,8 @@ class Settings(BaseSettings):
             self.router_examples_path = self.knowledge_dir / "router" / "examples.yaml"
         if self.sessions_path is None:
             self.sessions_path = self.data_dir / "sessions.sqlite3"
+        if self.llm_budget_path is None:
+            self.llm_budget_path = self.data_dir / "llm_budget.sqlite3"
         if self.trust_forwarded_for and not self.trusted_proxies:
             self.trusted_proxies = ["127.0.0.1", "::1"]
         return self
