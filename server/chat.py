@@ -405,9 +405,7 @@ def _events(
         }
         stored = (replay_key, json.dumps(response, ensure_ascii=False))
     storing = time.perf_counter()
-    stages["compose"] = max(
-        0.0, storing - timings["answer"] - stages.get("llm", 0.0) - waited
-    )
+    stages["compose"] = max(0.0, storing - timings["answer"] - stages.get("llm", 0.0) - waited)
     bot.sessions.save_turn(state, message, answer_text, intent, replay=stored)
     stages["store"] = time.perf_counter() - storing
     record_answer(

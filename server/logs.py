@@ -97,8 +97,7 @@ def _record_fields(record: logging.LogRecord) -> dict[str, Any]:
         out["error"] = exc_type.__name__
         # where it failed, not what it said: frames only
         out["stack"] = [
-            f"{frame.filename}:{frame.lineno} in {frame.name}"
-            for frame in traceback.extract_tb(tb)
+            f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in traceback.extract_tb(tb)
         ]
     return out
 
@@ -158,12 +157,14 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"advisor": {"()": f"{__name__}.{formatter.__name__}"}},
-        "handlers": {"stderr": handler},
+        # libraries that set their own loggers to DEBUG (bm25s) pass the root's handler
+        # only from WARNING up
+        "handlers": {"stderr": handler, "libraries": {**handler, "level": "WARNING"}},
         "loggers": {
             "advisor": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
             "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
             "uvicorn.error": {"level": "INFO"},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
-        "root": {"handlers": ["stderr"], "level": "WARNING"},
+        "root": {"handlers": ["libraries"], "level": "WARNING"},
     }
