@@ -217,10 +217,10 @@ def test_degraded_answers_and_teams_replays_are_counted(settings: Any) -> None:
 
 
 @pytest.mark.unit
-def test_the_metrics_dir_of_a_run() -> None:
+def test_the_metrics_dir_of_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
     from server.serving import metrics_dir
 
-    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     with metrics_dir(1) as none:
         assert none is None and "PROMETHEUS_MULTIPROC_DIR" not in os.environ
     with metrics_dir(2) as made:
