@@ -21,6 +21,7 @@ from server.settings import Settings
 
 __all__ = ["APP_FACTORY", "metrics_dir", "uvicorn_options", "worker_warning"]
 
+_METRICS_DIR_PREFIX = "advisor-metrics-"
 # Workers are separate processes: each imports this factory and reads its settings from the
 # environment (advisor serve puts what it changed there).
 APP_FACTORY = "server.app:create_app"
@@ -77,13 +78,29 @@ def metrics_dir(workers: int) -> Iterator[Path | None]:
     if workers <= 1:
         yield None
         return
-    path = Path(tempfile.mkdtemp(prefix="advisor-metrics-"))  # mode 0700
+    _remove_orphaned_metrics_dirs()
+    # mode 0700; named by this process, so a later run can tell it was orphaned
+    path = Path(tempfile.mkdtemp(prefix=f"{_METRICS_DIR_PREFIX}{os.getpid()}-"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     try:
         yield path
     finally:
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_orphaned_metrics_dirs() -> None:
+    """Directories of runs that were killed outright (SIGKILL leaves no time to clean up)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_METRICS_DIR_PREFIX}*-*"):
+        pid = path.name.removeprefix(_METRICS_DIR_PREFIX).split("-")[0]
+        if not pid.isdigit() or path.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive
 
 
 def worker_warning(settings: Settings, workers: int) -> str | None:

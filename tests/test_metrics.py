@@ -231,6 +231,32 @@ def test_the_metrics_dir_of_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.unit
+def test_a_killed_runs_metrics_dir_goes_at_the_next_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from server.serving import metrics_dir
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    orphan = Path(tempfile.mkdtemp(prefix=f"advisor-metrics-{gone.pid}-"))
+    (orphan / "counter_1.db").write_bytes(b"")
+    running = Path(tempfile.mkdtemp(prefix=f"advisor-metrics-{os.getpid()}-"))
+    try:
+        with metrics_dir(2) as made:
+            assert made is not None and made.name.startswith(f"advisor-metrics-{os.getpid()}-")
+        assert not orphan.exists(), "its process is gone"
+        assert running.exists(), "its process still runs"
+    finally:
+        for path in (orphan, running):
+            if path.exists():
+                for item in path.iterdir():
+                    item.unlink()
+                path.rmdir()
+
+
+@pytest.mark.unit
 def test_a_preset_metrics_dir_is_emptied_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
