@@ -48,13 +48,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         index.embeddings.embed_query("warm-up")  # first request should not pay the model load
         app.state.retriever = HybridRetriever(index, k=settings.search_k_default)
-        app.state.chatbot = open_chatbot(settings, app.state.retriever)
+        app.state.chatbot = open_chatbot(settings, app.state.retriever, metrics=metrics)
         app.state.rules = app.state.chatbot.rules
         app.state.sessions = app.state.chatbot.sessions
         try:
             yield
         finally:
             app.state.sessions.close()
+            metrics.worker_exit()
 
     app = FastAPI(
         title="IT-Outsourcing-Berater",
@@ -66,6 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    from server.metrics import AdvisorMetrics, RequestObserver
+
+    # made here, not in the lifespan: the middleware below reports to it
+    metrics = app.state.metrics = AdvisorMetrics()
     app.openapi = lambda: advisor_openapi(app, settings)  # type: ignore[method-assign]
 
     @app.exception_handler(RequestValidationError)
@@ -102,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         session_daily_cap=settings.session_daily_cap,
         global_daily_cap=settings.global_daily_cap,
         body_timeout=settings.body_timeout_seconds,
+        on_refusal=metrics.refused,
     )
     app.add_middleware(
         RequestDeadline,
@@ -123,12 +129,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(SecurityHeaders)
+    # every request timed and counted, refusals included, with the real client address
+    app.add_middleware(
+        RequestObserver,
+        metrics=metrics,
+        routes=lambda: app.router.routes,
+        log_client_ip=settings.log_client_ip,
+    )
     if settings.trusted_proxies:
         # The client is the right-most X-Forwarded-For entry that is not a trusted proxy
         # (uvicorn's rule; idempotent when uvicorn applied it already, see server.serving).
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     from server.routes import chat, docs, recommend, search, staff, teams, web
+    from server.routes import metrics as metrics_route
 
     app.include_router(search.router)
     app.include_router(recommend.router)
@@ -136,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(teams.router)
     app.include_router(staff.router)
     app.include_router(docs.router)
+    app.include_router(metrics_route.router)
     app.include_router(web.router)  # last: its /{name} must not shadow the API
     return app
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from server import llm
 from server.compose import AnswerCitation, find_span
 from server.curated_match import CuratedStore
+from server.metrics import AdvisorMetrics, AnswerRecord, record_answer
 from server.profile import Profile
 from server.prompts import Prompts
 from server.retrieval import HybridRetriever, Passage, noting_retrieval
@@ -111,6 +112,9 @@ class Chatbot:
     sentence_index: SentenceIndex
     titles: dict[str, str] = field(default_factory=dict)
     curated_enabled: bool = True
+    # the app's metrics (None in advisor eval) and LLM mode's daily token budget
+    metrics: AdvisorMetrics | None = None
+    llm_budget: llm.TokenBudget | None = None
 
     def find_quote(self, quote: str) -> tuple[Passage, str] | None:
         """The passage that holds ``quote`` verbatim, and the span in its text."""
@@ -138,7 +142,10 @@ class Chatbot:
 
 
 def open_chatbot(
-    settings: Settings, retriever: HybridRetriever, sessions_path: Path | None = None
+    settings: Settings,
+    retriever: HybridRetriever,
+    sessions_path: Path | None = None,
+    metrics: AdvisorMetrics | None = None,
 ) -> Chatbot:
     """Everything a chat needs, as the app's lifespan and ``advisor eval`` open it.
 
@@ -194,6 +201,8 @@ def open_chatbot(
         sentence_index,
         titles={d.doc_id: d.title for d in documents},
         curated_enabled=settings.curated_answers,
+        metrics=metrics,
+        llm_budget=llm.open_budget(settings),
     )
 
 
@@ -312,6 +321,17 @@ def _events(
     with noting_retrieval() as retrieval:
         draft = choose(ctx)
     timings["answer"] = time.perf_counter()
+    # Seconds per stage for the metrics; the retrieval inside the answer module counted on
+    # its own, and the time this generator waits at a yield (the client reading) left out.
+    stages = {
+        "understand": timings["understand"] - started,
+        "embed": timings["embed"] - timings["understand"],
+        "route": timings["route"] - timings["embed"],
+        "retrieve": retrieval.seconds,
+        "answer": max(0.0, timings["answer"] - timings["route"] - retrieval.seconds),
+    }
+    waited = 0.0
+    used_llm: bool | None = None
     state.expecting = None
     if draft.asked:
         state.asked += [f for f in draft.asked if f not in state.asked]
@@ -328,9 +348,18 @@ def _events(
         fallback = list(pieces)
         candidates = list(registry.passages)
         candidates += [p for p in draft.candidates if p.id not in {c.id for c in candidates}]
+        asked_at = time.perf_counter()
         generated = llm.generate(
-            bot.settings, ctx.templates, message, candidates, "".join(fallback)
+            bot.settings,
+            ctx.templates,
+            message,
+            candidates,
+            "".join(fallback),
+            budget=bot.llm_budget,
+            metrics=bot.metrics,
         )
+        stages["llm"] = time.perf_counter() - asked_at
+        used_llm = generated is not None
         if generated is not None:
             pieces = [generated.answer]
             citations_override = generated.citations
@@ -348,15 +377,21 @@ def _events(
         "asked": list(draft.asked),
         "follow_up": _unique(draft.follow_up)[:4],
     }
+    paused = time.perf_counter()
     yield ChatEvent("meta", meta)
+    waited += time.perf_counter() - paused
     parts: list[str] = []
     for piece in pieces:
         parts.append(piece)
+        paused = time.perf_counter()
         yield ChatEvent("delta", {"text": piece})
+        waited += time.perf_counter() - paused
     answer_text = "".join(parts)
     citations = registry.citations if citations_override is None else citations_override
     _citation_check(answer_text, citations)
+    paused = time.perf_counter()
     yield ChatEvent("citations", {"citations": [c.model_dump() for c in citations]})
+    waited += time.perf_counter() - paused
     state.context = {**draft.context, "clarified": bool(draft.context.get("clarified"))}
     stored: tuple[str, str] | None = None
     if replay_key is not None:
@@ -367,7 +402,24 @@ def _events(
             "degraded": retrieval.degraded,
         }
         stored = (replay_key, json.dumps(response, ensure_ascii=False))
+    storing = time.perf_counter()
+    stages["compose"] = max(0.0, storing - timings["answer"] - stages.get("llm", 0.0) - waited)
     bot.sessions.save_turn(state, message, answer_text, intent, replay=stored)
+    stages["store"] = time.perf_counter() - storing
+    record_answer(
+        bot.metrics,
+        AnswerRecord(
+            session_id=state.id,
+            module=draft.module,
+            outcome=draft.outcome,
+            label=route.label,
+            language=language,
+            degraded=retrieval.degraded,
+            decline_reason=draft.trace.get("reason") if draft.outcome == "decline" else None,
+            llm=used_llm,
+            stages=stages,
+        ),
+    )
     done: dict[str, Any] = {"session_id": state.id, "degraded": retrieval.degraded}
     if with_trace:
         marks, previous = {}, started

@@ -166,7 +166,7 @@ def serve(
     import uvicorn
 
     from ingest.index import IndexError_
-    from server.serving import APP_FACTORY, uvicorn_options, worker_warning
+    from server.serving import APP_FACTORY, metrics_dir, uvicorn_options, worker_warning
 
     settings = _settings()
     # Check the index here, so a missing index or a model mismatch is one clear line and
@@ -190,7 +190,8 @@ def serve(
     options = uvicorn_options(settings)
     options.update(host=host or settings.host, port=port or settings.port)
     try:
-        uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
+        with metrics_dir(workers):  # before the workers start: they choose their mode at import
+            uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
     except IndexError_ as exc:
         raise _fail(str(exc)) from None
 

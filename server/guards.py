@@ -80,6 +80,7 @@ class RequestGuard:
         global_daily_cap: int = 0,
         body_timeout: float = 10.0,
         raw_body_paths: tuple[str, ...] = RAW_BODY_PATHS,
+        on_refusal: Callable[[str, str], None] | None = None,
     ) -> None:
         self.app = app
         self.limits = parse_rate_limit(rate_limit) if rate_limit else []
@@ -89,6 +90,9 @@ class RequestGuard:
         self.global_cap = RateLimitItemPerDay(global_daily_cap) if global_daily_cap else None
         self.body_timeout = body_timeout
         self.raw_body_paths = raw_body_paths
+        # told of every 429 (for the metrics): ("rate_limit", the limit) or ("daily_cap",
+        # "global" / "session")
+        self.on_refusal = on_refusal
         backend = storage_from_string(storage)
         if not isinstance(backend, MovingWindowSupport):
             raise ValueError(f"the limits storage {storage!r} cannot count a moving window")
@@ -186,6 +190,8 @@ class RequestGuard:
         key = client[0] if client else "unknown"
         for item in self.limits:
             if not self._limiter.hit(item, "client", key):
+                if self.on_refusal is not None:
+                    self.on_refusal("rate_limit", str(item))
                 raise Refusal(
                     429,
                     f"too many requests: at most {item} per client; try again later",
@@ -205,6 +211,8 @@ class RequestGuard:
         # test all before counting any: a refused message uses up no cap
         for item, keys in counted:
             if not self._limiter.test(item, *keys):
+                if self.on_refusal is not None:
+                    self.on_refusal("daily_cap", keys[0])
                 what = (
                     f"the advisor's daily limit of {item.amount} chat messages is reached"
                     if keys[0] == "global"

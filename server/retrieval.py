@@ -90,6 +90,7 @@ class RetrievalNote:
     had to do without Chroma and ranked by the lexical index alone."""
 
     degraded: bool = False
+    seconds: float = 0.0  # spent in searches (the metrics' retrieve stage)
 
 
 _note: ContextVar[RetrievalNote | None] = ContextVar("retrieval_note", default=None)
@@ -464,6 +465,15 @@ class PassageIndex:
     def search(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Passage]:
         """The ``k`` best passages for ``query``, fused from both rankings; ``vector`` is the
         query's embedding when the caller has it already."""
+        started = time.perf_counter()
+        try:
+            return self._search(query, k, vector)
+        finally:
+            note = _note.get()
+            if note is not None:
+                note.seconds += time.perf_counter() - started
+
+    def _search(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Passage]:
         gen = self.refresh()
         n = min(CANDIDATES, len(gen.lexical.chunk_ids))
         if n == 0:

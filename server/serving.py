@@ -3,17 +3,25 @@ tests start the server exactly as production does."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import inspect
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from server.logs import logging_config
 from server.settings import Settings
 
-__all__ = ["APP_FACTORY", "uvicorn_options", "worker_warning"]
+__all__ = ["APP_FACTORY", "metrics_dir", "uvicorn_options", "worker_warning"]
 
+_METRICS_DIR_PREFIX = "advisor-metrics-"
 # Workers are separate processes: each imports this factory and reads its settings from the
 # environment (advisor serve puts what it changed there).
 APP_FACTORY = "server.app:create_app"
@@ -33,6 +41,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "forwarded_allow_ips": ",".join(proxies) if proxies else None,
         "timeout_keep_alive": settings.keep_alive_seconds,
         "server_header": False,
+        # the advisor's format (server.logs) for uvicorn's lines too, in every worker
+        "log_config": logging_config(settings),
     }
     if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
         # A worker imports torch and loads the model before it can answer the supervisor's
@@ -46,6 +56,51 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
             HeadDeadlineProtocol, head_timeout=settings.header_timeout_seconds
         )
     return options
+
+
+@contextlib.contextmanager
+def metrics_dir(workers: int) -> Iterator[Path | None]:
+    """prometheus-client's multiprocess directory for the run, set before workers start.
+
+    Several workers: each writes its metrics to files in ``PROMETHEUS_MULTIPROC_DIR`` and
+    ``/metrics`` sums them. A directory the operator set is emptied first (the sums would
+    include a previous run's); otherwise a fresh private one is made for the run and removed
+    after it. One worker needs none: its metrics live in its memory.
+    """
+    preset = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if preset:
+        path = Path(preset)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        yield path
+        return
+    if workers <= 1:
+        yield None
+        return
+    _remove_orphaned_metrics_dirs()
+    # mode 0700; named by this process, so a later run can tell it was orphaned
+    path = Path(tempfile.mkdtemp(prefix=f"{_METRICS_DIR_PREFIX}{os.getpid()}-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_orphaned_metrics_dirs() -> None:
+    """Directories of runs that were killed outright (SIGKILL leaves no time to clean up)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_METRICS_DIR_PREFIX}*-*"):
+        pid = path.name.removeprefix(_METRICS_DIR_PREFIX).split("-")[0]
+        if not pid.isdigit() or path.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive
 
 
 def worker_warning(settings: Settings, workers: int) -> str | None:

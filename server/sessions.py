@@ -451,12 +451,16 @@ class SessionStore:
         return [{"role": r[0], "content": r[1], "created": r[2]} for r in rows]
 
     def delete(self, session_id: str) -> bool:
-        """Remove a conversation and its messages; False when there was none."""
+        """Remove a conversation, its messages, the replies kept for its retries and its
+        channel bindings; False when there was none."""
         if not valid_session_id(session_id):
             return False
 
         def work(tx: Transaction) -> int:
             tx.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
+            # a kept reply names its conversation; the id is 32 hex digits, no LIKE wildcard
+            tx.execute("DELETE FROM replays WHERE reply LIKE ?", (f"%{session_id}%",))
+            tx.execute("DELETE FROM channel_sessions WHERE session_id = ?", (session_id,))
             return int(tx.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount)
 
         return self.db.run(work) > 0

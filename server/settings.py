@@ -115,6 +115,19 @@ class Settings(BaseSettings):
     # each other: more threads per request made them fight for the cores (make bench, 2 workers
     # on 2 cores, 16 clients: 14 chats/s with the default of one thread per core, 36 with 1).
     compute_threads: int = Field(1, ge=1, le=64)
+    # Observability (server/logs.py, server/metrics.py). Logs say what happened, never what
+    # was written: json (one object a line, for a log shipper) or text (one readable line for
+    # a terminal); unset: text in development, json in test and production.
+    log_format: Literal["json", "text"] | None = None
+    # The client's address in the access log: off by default, it is personal data and nothing
+    # reads it back (the rate limit counts in its own storage).
+    log_client_ip: bool = False
+    # LLM mode's daily token allowance (UTC days; 0 = unlimited): once spent, answers are the
+    # deterministic ones until the next day, so a runaway day cannot run up the bill. Counted
+    # in the rate limit storage when that is shared (redis://…, all instances), else in the
+    # SQLite file llm_budget_path (default under data_dir), shared by one machine's workers.
+    llm_daily_tokens: int = Field(0, ge=0)
+    llm_budget_path: Path | None = None
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -202,6 +215,8 @@ class Settings(BaseSettings):
             self.router_examples_path = self.knowledge_dir / "router" / "examples.yaml"
         if self.sessions_path is None:
             self.sessions_path = self.data_dir / "sessions.sqlite3"
+        if self.llm_budget_path is None:
+            self.llm_budget_path = self.data_dir / "llm_budget.sqlite3"
         if self.trust_forwarded_for and not self.trusted_proxies:
             self.trusted_proxies = ["127.0.0.1", "::1"]
         return self

@@ -243,6 +243,30 @@ def test_delete_session(client: Any) -> None:
     assert client.delete("/api/sessions/not-an-id").status_code == 422
 
 
+def test_deleting_a_session_drops_the_replies_kept_for_its_retries(client: Any) -> None:
+    key = {"Idempotency-Key": "delete-me-0001"}
+    first = client.post("/api/chat", json={"message": "Was ist ein Key-User?"}, headers=key)
+    sid = first.json()["session_id"]
+    bot = client.app.state.chatbot
+    assert (
+        bot.sessions.db.run(
+            lambda tx: tx.execute(
+                "SELECT COUNT(*) FROM replays WHERE reply LIKE ?", (f"%{sid}%",)
+            ).fetchone()[0]
+        )
+        == 1
+    )
+    assert client.delete(f"/api/sessions/{sid}").status_code == 204
+    assert (
+        bot.sessions.db.run(
+            lambda tx: tx.execute(
+                "SELECT COUNT(*) FROM replays WHERE reply LIKE ?", (f"%{sid}%",)
+            ).fetchone()[0]
+        )
+        == 0
+    ), "a retry must not bring the deleted conversation's answer back"
+
+
 def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
     events = []
     for block in re.split(r"\r?\n\r?\n", text):

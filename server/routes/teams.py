@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import json
 import logging
 from typing import Any
@@ -81,6 +82,7 @@ async def post_teams(request: Request, settings: SettingsDep, bot: ChatbotDep) -
     replay_key = f"teams:{activity.id}"
     stored = bot.sessions.recall(replay_key)
     if stored is not None:
+        request.app.state.metrics.teams_replays.inc()  # no second turn for a resent activity
         return JSONResponse(json.loads(stored), headers={"Idempotent-Replayed": "true"})
     channel_key = f"teams:{activity.conversation_id}"
     session = bot.sessions.channel_session(channel_key)
@@ -93,7 +95,8 @@ async def post_teams(request: Request, settings: SettingsDep, bot: ChatbotDep) -
         # one turn
         return collect(stream(bot, activity.text, session, replay_key=f"teams-turn:{activity.id}"))
 
-    future = _pool.submit(run)
+    # in this request's context, so the answer's facts reach its access line
+    future = _pool.submit(contextvars.copy_context().run, run)
     try:
         response = future.result(timeout=settings.teams_deadline_seconds)
     except concurrent.futures.TimeoutError:
