@@ -29,6 +29,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def warm_caches(data_dir: Path, tmp: Path) -> None:
+    """One start in process first: it trains the router and the curated index into the data
+    dir's cache, which the served workers then load instead of each training its own."""
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    warm = Settings(data_dir=data_dir, sessions_path=tmp / "warm.sqlite3", environment="test")
+    with TestClient(create_app(warm)):
+        pass
+
+
 def _wait(ready: object, proc: subprocess.Popen[bytes], what: str, log: Path | None) -> None:
     deadline = time.monotonic() + START_SECONDS
     while True:

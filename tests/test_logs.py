@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from services import free_port, warm_caches
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "Geheimprojekt Zebra 4711"
@@ -124,32 +124,13 @@ def test_the_client_address_is_logged_only_when_configured(
 # --- a real advisor serve -----------------------------------------------------------------------
 
 
-def _warm_caches(data_dir: Path, tmp: Path) -> None:
-    """One start in process first: it trains the router and the curated index into the data
-    dir's cache, which the served workers then load instead of each training its own."""
-    from fastapi.testclient import TestClient
-
-    from server.app import create_app
-    from server.settings import Settings
-
-    warm = Settings(data_dir=data_dir, sessions_path=tmp / "warm.sqlite3", environment="test")
-    with TestClient(create_app(warm)):
-        pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served_logs(indexed_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """``advisor serve`` in production mode, sent the secret every way a request can carry
     it; yields its output once it has stopped, and what the requests returned."""
     tmp = tmp_path_factory.mktemp("logs")
-    _warm_caches(indexed_dir, tmp)
-    port = _free_port()
+    warm_caches(indexed_dir, tmp)
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADVISOR_")}
     env.update(
         PYTHONPATH=str(ROOT),

@@ -10,7 +10,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+from services import free_port, warm_caches
 
 ROOT = Path(__file__).resolve().parents[1]
 STAFF_TOKEN = "metrics-staff-token-0123456789"
@@ -274,25 +274,6 @@ def test_a_preset_metrics_dir_is_emptied_first(
 # --- several workers: the sums over all of them -------------------------------------------------
 
 
-def _warm_caches(data_dir: Path, tmp: Path) -> None:
-    """One start in process first: it trains the router and the curated index into the data
-    dir's cache, which the served workers then load instead of each training its own."""
-    from fastapi.testclient import TestClient
-
-    from server.app import create_app
-    from server.settings import Settings
-
-    warm = Settings(data_dir=data_dir, sessions_path=tmp / "warm.sqlite3", environment="test")
-    with TestClient(create_app(warm)):
-        pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -338,8 +319,8 @@ def _chat_count_per_worker(directory: Path) -> dict[int, float]:
 @pytest.fixture(scope="module")
 def two_workers(indexed_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     tmp = tmp_path_factory.mktemp("workers")
-    _warm_caches(indexed_dir, tmp)
-    port = _free_port()
+    warm_caches(indexed_dir, tmp)
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADVISOR_")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.update(

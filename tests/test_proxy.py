@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from services import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -34,12 +34,6 @@ PROXY_SNIPPET = ROOT / "deploy" / "nginx" / "advisor-proxy.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LIMIT = 3  # per minute and client, in each instance
 UPSTREAM_HEADER = "x-test-upstream"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for(url: str, what: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -69,7 +63,7 @@ def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> None:
 @contextmanager
 def _advisor(data_dir: Path, tmp: Path, name: str) -> Iterator[int]:
     """`advisor serve` behind a trusted proxy at 127.0.0.1, with a low rate limit."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADVISOR_")} | {
         "PYTHONPATH": str(ROOT),
         "ADVISOR_ENVIRONMENT": "test",
@@ -130,7 +124,7 @@ http {{
 def _nginx(tmp: Path, upstreams: list[int]) -> Iterator[str]:
     if not os.access(NGINX, os.X_OK):
         pytest.fail("nginx is not installed: run `make nginx` (make test does)")
-    port = _free_port()
+    port = free_port()
     conf = tmp / "nginx.conf"
     conf.write_text(nginx_config(tmp, port, upstreams))
     log = tmp / "error.log"
