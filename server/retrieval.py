@@ -39,6 +39,7 @@ from ingest.index import (
 )
 from ingest.lexical import LexicalIndex, Lexicon
 from server.chroma_guard import BreakerState, ChromaGuard, ChromaUnavailable
+from server.query_embedding import QueryEmbedder
 
 T = TypeVar("T")
 log = logging.getLogger("advisor.retrieval")
@@ -58,6 +59,8 @@ def dense_weight(model: str, configured: float | None = None) -> float:
     if configured is not None:
         return configured
     return DENSE_WEIGHTS.get(model, DENSE_WEIGHT)
+
+
 CANDIDATES = 40
 # Server mode: how often an instance asks the Chroma server which generation is current (one
 # small read); an ingest elsewhere is served here within this time.
@@ -156,6 +159,8 @@ class PassageIndex:
         self.dense_weight = dense_weight(config.embedding_model, dense_weight_)
         self.guard = guard or ChromaGuard()
         self._embeddings = embeddings
+        self._query_embedder: QueryEmbedder | None = None
+        self._embedder_lock = threading.Lock()
         self._lexicon = Lexicon.load(config.lexicon_path)
         self._client: ClientAPI | None = None
         self._lock = threading.Lock()
@@ -460,7 +465,11 @@ class PassageIndex:
     def embed(self, text: str) -> np.ndarray:
         """The query embedding: computed once per message and shared by the router, the
         curated matcher and passage retrieval."""
-        return np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
+        with self._embedder_lock:
+            if self._query_embedder is None:
+                self._query_embedder = QueryEmbedder(self.embeddings)
+            embedder = self._query_embedder
+        return embedder.embed(text)
 
     def search(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Passage]:
         """The ``k`` best passages for ``query``, fused from both rankings; ``vector`` is the
@@ -514,7 +523,6 @@ class PassageIndex:
             )
             for cid in ranked
         ]
-
 
     def _dense(self, gen: _Generation, vector: list[float], n: int) -> list[tuple[Document, float]]:
         """The dense ranking, or none when Chroma fails: the answer then rests on the lexical

@@ -113,7 +113,10 @@ class Settings(BaseSettings):
     # Threads one request's computation may use in a serving process (torch's OpenMP and the
     # BLAS under numpy and scikit-learn). Requests already run side by side, and workers beside
     # each other: more threads per request made them fight for the cores (make bench, 2 workers
-    # on 2 cores, 16 clients: 14 chats/s with the default of one thread per core, 36 with 1).
+    # on 2 cores, 16 clients: 14 chats/s with the default of one thread per core, 36 with 1;
+    # two threads for one worker's model bought no steady gain here and 100-200 MB more
+    # resident memory). Within a process the queries of concurrent requests are embedded
+    # together, one model call at a time (server/query_embedding.py).
     compute_threads: int = Field(1, ge=1, le=64)
     # Observability (server/logs.py, server/metrics.py). Logs say what happened, never what
     # was written: json (one object a line, for a log shipper) or text (one readable line for

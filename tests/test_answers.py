@@ -255,3 +255,18 @@ def test_a_company_question_is_answered_before_the_fitted_table(client: Any) -> 
     assert "Backup & Disaster Recovery" in answer and "60 Mitarbeitende" in answer
     assert not lead(answer)[0].startswith("Für Ihr Unternehmen")
     _markers_match(body)
+
+
+def test_the_subject_of_a_company_message_is_in_its_question() -> None:
+    # the company's own words ("Sanitärgroßhandel", "Filialen") are not what the answer must
+    # name: only the sentence that asks is checked for its subject
+    from server.answers.dispatch import _asked_part
+
+    message = (
+        "Guten Tag, wir sind ein Sanitärgroßhandel mit drei Filialen und 45 PCs. "
+        "Wir überlegen, alles mit eigenen Leuten zu machen. Wie viele IT-Mitarbeiter bräuchten wir?"
+    )
+    assert _asked_part(message) == "Wie viele IT-Mitarbeiter bräuchten wir?"
+    assert _asked_part("Was kostet ein Ausfall") == "Was kostet ein Ausfall"
+    two = "Wir haben 20 PCs. Reicht ein Admin? Und was kostet das?"
+    assert _asked_part(two) == "Reicht ein Admin? Und was kostet das?"

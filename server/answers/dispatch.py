@@ -147,15 +147,16 @@ def _unanswered_subject(ctx: AnswerContext, draft: Draft, text: str) -> list[str
             for part in w.split("-"):
                 if part:
                     known.add(stem(part))
+    asked = _asked_part(ctx.message)
     # the subject is what the question names: German nouns where the visitor capitalises them
-    nouns = {m.lower() for m in re.findall(r"(?<![.!?]\s)(?<!^)\b[A-ZÄÖÜ][\w-]+", ctx.message)}
+    nouns = {m.lower() for m in re.findall(r"(?<![.!?]\s)(?<!^)\b[A-ZÄÖÜ][\w-]+", asked)}
     subject: list[str] = []
     # a short acronym names the subject as much as a noun does ("CIO", "ISO", "VPN"), and the
     # thing asked about when the texts never name it
-    acronyms = [a.lower() for a in re.findall(r"\b[A-Z]{2,4}\b", ctx.message)]
+    acronyms = [a.lower() for a in re.findall(r"\b[A-Z]{2,4}\b", asked)]
     acronyms = [a for a in acronyms if a.upper() not in _COMMON_ACRONYMS]
     subject += acronyms
-    for w in words(ctx.message):
+    for w in words(asked):
         if ctx.language == "de" and nouns and w not in nouns:
             continue
         for part in w.split("-"):
@@ -175,6 +176,14 @@ def _unanswered_subject(ctx: AnswerContext, draft: Draft, text: str) -> list[str
     # one unknown word among several is a paraphrase; half of the subject unknown is another
     # question ("Was kostet eine Firewall?" is not the managed-service price)
     return missing if subject and len(missing) * 2 >= len(subject) else []
+
+
+def _asked_part(message: str) -> str:
+    """The sentences of ``message`` that ask (end in "?"), or all of it: in "Wir sind ein
+    Großhandel mit 45 PCs. Wie viele IT-Mitarbeiter bräuchten wir?" the company's words are
+    not the subject the answer must name."""
+    questions = [s for s in re.split(r"(?<=[.!?])\s+", message.strip()) if s.endswith("?")]
+    return " ".join(questions) if questions else message
 
 
 # Legal advice and provider names are asked for in words of their own; without them the
