@@ -11,7 +11,7 @@ import pytest
 
 from ingest.clean import fold
 from server.evaluation import evaluate_chat, load_eval_set
-from server.evaluation.facts import fact_hit, lead
+from server.evaluation.facts import fact_hit, lead, lead_sentences
 from server.numbers import numbers_in
 
 pytestmark = pytest.mark.integration
@@ -253,7 +253,7 @@ def test_a_company_question_is_answered_before_the_fitted_table(client: Any) -> 
     answer = body["answer"]
     assert answer.index("Extern") < answer.index("| Aufgabe |"), "the verdict comes first"
     assert "Backup & Disaster Recovery" in answer and "60 Mitarbeitende" in answer
-    assert not lead(answer)[0].startswith("Für Ihr Unternehmen")
+    assert not lead_sentences(answer)[0].startswith("Für Ihr Unternehmen")
     _markers_match(body)
 
 
@@ -270,3 +270,28 @@ def test_the_subject_of_a_company_message_is_in_its_question() -> None:
     assert _asked_part("Was kostet ein Ausfall") == "Was kostet ein Ausfall"
     two = "Wir haben 20 PCs. Reicht ein Admin? Und was kostet das?"
     assert _asked_part(two) == "Reicht ein Admin? Und was kostet das?"
+
+
+def test_a_preamble_before_the_question_does_not_change_the_answer(client: Any) -> None:
+    # the sentences before the question say why the visitor asks, not what: the answer is
+    # the one the question alone gets
+    question = "Warum scheitern Outsourcing-Projekte oft?"
+    alone = _chat(client, question)
+    framed = _chat(
+        client,
+        "Ich bereite gerade eine Präsentation für die Geschäftsleitung vor und brauche noch ein "
+        "paar Argumente. " + question,
+    )
+    assert alone["outcome"] == framed["outcome"] == "answer"
+    assert lead_sentences(framed["answer"])[0] == lead_sentences(alone["answer"])[0]
+    _markers_match(framed)
+
+
+def test_a_case_study_answer_leads_with_its_outcome_and_lesson(client: Any) -> None:
+    # the example's set-up alone ("Kalenderdaten gingen verloren") does not answer; its outcome
+    # and lesson do
+    body = _chat(client, "Sollten wir für den Umstieg auf Microsoft 365 einen Dienstleister holen?")
+    first = lead_sentences(body["answer"])[0]
+    assert "Dienstleister" in first and "reibungslos" in first
+    assert "nahezu immer" in body["answer"]
+    _markers_match(body)

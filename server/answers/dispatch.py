@@ -178,6 +178,10 @@ def _unanswered_subject(ctx: AnswerContext, draft: Draft, text: str) -> list[str
     return missing if subject and len(missing) * 2 >= len(subject) else []
 
 
+def _about_the_company(ctx: AnswerContext) -> bool:
+    return bool(ctx.understanding.facts) or ctx.route.label == "company"
+
+
 def _asked_part(message: str) -> str:
     """The sentences of ``message`` that ask (end in "?"), or all of it: in "Wir sind ein
     Großhandel mit 45 PCs. Wie viele IT-Mitarbeiter bräuchten wir?" the company's words are
@@ -298,10 +302,38 @@ def _asked_first(ctx: AnswerContext) -> Draft | None:
 
     if not ctx.bot.curated_enabled or not is_question(ctx.message):
         return None
+    # the whole message only: its question alone ("Was sollten wir auslagern?", "Wie sollten
+    # wir die IT aufstellen?") is often the request for the table itself
     draft = curated.answer(ctx)
     if draft is not None and _states_what_is_asked(ctx, draft):
         return draft
     ctx.registry = CitationRegistry()  # a draft not taken leaves no citations behind
+    return None
+
+
+def _curated_for_question(ctx: AnswerContext) -> Draft | None:
+    """The curated answer to the message, or else to the sentences in it that ask: in "Wir
+    haben gar keine IT-Leute, sind 18 Mitarbeiter. Welche Outsourcing-Form passt?" the
+    company's words pull the match towards entries about companies without IT, away from
+    the forms of outsourcing that were asked about."""
+    draft = curated.answer(ctx)
+    if draft is not None and _states_what_is_asked(ctx, draft):
+        return draft
+    ctx.registry = CitationRegistry()  # a draft not taken leaves no citations behind
+    asked = _asked_part(ctx.message)
+    if asked == ctx.message or len(asked.split()) < 3 or _about_the_company(ctx):
+        # after the company's own facts, the question alone ("Was empfehlt ihr?", "Wie
+        # sollten wir die IT aufstellen?") asks for the advice fitted to them, not an entry
+        return None
+    match = curated.best_match(ctx, query=asked)
+    if match is None or not match.accepted():
+        return None
+    draft = curated.answer_entry(
+        ctx, match.entry, trace={"match": match.to_json(), "matched": "the question"}
+    )
+    if draft is not None and _states_what_is_asked(ctx, draft):
+        return draft
+    ctx.registry = CitationRegistry()
     return None
 
 
@@ -321,11 +353,10 @@ def _with(draft: Draft, reason: str, ctx: AnswerContext) -> Draft:
 def _knowledge_or_none(ctx: AnswerContext) -> Draft | None:
     """A curated answer, else a passage answer, when one states what is asked."""
     if ctx.bot.curated_enabled:
-        draft = curated.answer(ctx)
-        if draft is not None and _states_what_is_asked(ctx, draft):
+        draft = _curated_for_question(ctx)
+        if draft is not None:
             draft.trace["why"] = "a curated answer matches"
             return draft
-        ctx.registry = CitationRegistry()  # a draft not taken leaves no citations behind
     draft = passage.answer(ctx)
     if draft is not None and _states_what_is_asked(ctx, draft):
         draft.trace["why"] = "a document sentence answers it"
