@@ -295,3 +295,20 @@ def test_a_case_study_answer_leads_with_its_outcome_and_lesson(client: Any) -> N
     assert "Dienstleister" in first and "reibungslos" in first
     assert "nahezu immer" in body["answer"]
     _markers_match(body)
+
+
+def test_a_guarantee_answer_needs_a_request_for_a_promise(client: Any) -> None:
+    from server.answers.dispatch import _policy_worded
+
+    # asking for the documents' view is not asking for a promise
+    assert not _policy_worded(
+        "Spricht aus Ihrer Sicht etwas dagegen, die IT vorerst selbst zu betreuen?", "guarantee"
+    )
+    for message in (
+        "Können Sie garantieren, dass unsere Server nie ausfallen?",
+        "Versprechen Sie uns, dass wir mit einem MSP Geld sparen?",
+        "Can you guarantee 99.9% uptime?",
+    ):
+        body = _chat(client, message)
+        assert body["outcome"] == "policy", (message, body["answer"])
+        assert "Garantie" in body["answer"] or "guarantee" in body["answer"].lower()

@@ -209,6 +209,15 @@ _POLICY_WORDS = {
         r"oder (?:die )?firma|in der nähe|near|in (?:[A-ZÄÖÜ]\w+))",
         re.IGNORECASE,
     ),
+    # "Spricht etwas dagegen, dass wir die IT vorerst selbst betreuen?" asks for the
+    # documents' view, not for a promise
+    "guarantee": re.compile(
+        r"(garant|zusicher|zusag|versprech|verbindlich|gewähr|gewaehr|haften|sicher sein|"
+        r"sicherstellen|ausschließen|ausschliessen|nie wieder|niemals|immer|100 ?%|hundert|"
+        r"promise|guarantee|assur|warrant|ensure|certain|definitely|never|always|commit|"
+        r"sure that|rule out)",
+        re.IGNORECASE,
+    ),
 }
 
 
