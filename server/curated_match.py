@@ -106,7 +106,7 @@ class _LearnedRanking:
         # the leads teach the vocabulary of the answer too ("Kosten eines Ausfalls")
         texts = list(phrasings) + [e.lead.de for e in entries] + [e.lead.en for e in entries]
         labels = list(owner) + list(range(len(entries))) * 2
-        self._classifier: LinearSVC | None = None
+        self._trained = False
         if len(set(labels)) < 2:
             return
         self._chars.fit(texts)
@@ -123,12 +123,18 @@ class _LearnedRanking:
                 csr_matrix(np.vstack([vectors, lead_vectors])),
             ]
         ).tocsr()
-        self._classifier = LinearSVC(C=0.5, random_state=SEED)
-        self._classifier.fit(features, labels)
+        classifier = LinearSVC(C=0.5, random_state=SEED)
+        classifier.fit(features, labels)
+        # Kept as float32 weights (features × entries), not the fitted estimator: its dense
+        # float64 weights for ~60,000 n-grams × 200 entries were 100 MB in every worker.
+        self._weights = np.ascontiguousarray(classifier.coef_.T, dtype=np.float32)
+        self._intercept = classifier.intercept_.astype(np.float32)
+        self._classes = classifier.classes_
+        self._trained = True
 
     def probabilities(self, text: str, vector: np.ndarray) -> np.ndarray:
         out = np.zeros(self._size, dtype=np.float32)
-        if self._classifier is None:
+        if not self._trained:
             return out
         from scipy.sparse import csr_matrix, hstack
 
@@ -137,11 +143,13 @@ class _LearnedRanking:
                 self._chars.transform([text]),
                 self._words.transform([text]),
                 csr_matrix(vector.reshape(1, -1)),
-            ]
-        ).tocsr()
-        decision = self._classifier.decision_function(features)[0]
+            ],
+            format="csr",
+            dtype=np.float32,
+        )
+        decision = np.asarray(features @ self._weights)[0] + self._intercept
         scaled = np.exp(SOFTMAX_SCALE * (decision - decision.max()))
-        out[self._classifier.classes_] = scaled / scaled.sum()
+        out[self._classes] = scaled / scaled.sum()
         return out
 
 
@@ -177,7 +185,7 @@ class CuratedIndex:
         import sklearn
 
         key = hashlib.sha256(
-            "\x00".join([model_name, sklearn.__version__, self.content_hash]).encode()
+            "\x00".join([model_name, sklearn.__version__, "float32-v2", self.content_hash]).encode()
         ).hexdigest()[:16]
         return cached_object(
             cache_dir / f"curated-ranking-{key}.pkl",
