@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import socket
 import tempfile
 import threading
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from services import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -35,15 +35,10 @@ SCREENSHOTS = Path(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def host_ports() -> dict[str, int]:
-    return {"allowed": _free_port(), "refused": _free_port()}
+    return {"allowed": free_port(), "refused": free_port()}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +50,7 @@ def advisor(
     from server.app import create_app
     from server.settings import Settings
 
-    port = _free_port()
+    port = free_port()
     settings = Settings(
         data_dir=indexed_dir,
         sessions_path=tmp_path_factory.mktemp("browser") / "sessions.sqlite3",

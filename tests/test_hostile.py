@@ -41,6 +41,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from services import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -52,11 +53,6 @@ HEAD_TIMEOUT = 1.5
 KEEP_ALIVE = 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @contextmanager
 def _serve(settings: Any) -> Iterator[str]:
@@ -66,7 +62,7 @@ def _serve(settings: Any) -> Iterator[str]:
     from server.app import create_app
     from server.serving import uvicorn_options
 
-    port = _free_port()
+    port = free_port()
     options = {**uvicorn_options(settings), "port": port, "log_level": "warning"}
     server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -706,7 +702,7 @@ def test_behind_a_trusted_proxy_the_client_supplied_first_entry_is_not_counted(
 
 @pytest.mark.slow
 def test_serve_with_workers_answers_and_warns_about_per_worker_limits(indexed_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
