@@ -321,10 +321,9 @@ def _asked_first(ctx: AnswerContext) -> Draft | None:
 
 
 def _curated_for_question(ctx: AnswerContext) -> Draft | None:
-    """The curated answer to the message, or else to the sentences in it that ask: in "Wir
-    haben gar keine IT-Leute, sind 18 Mitarbeiter. Welche Outsourcing-Form passt?" the
-    company's words pull the match towards entries about companies without IT, away from
-    the forms of outsourcing that were asked about."""
+    """The curated answer to the message, or else to the sentences in it that ask: in "Ich
+    bereite eine Präsentation für die Geschäftsleitung vor. Warum scheitern
+    Outsourcing-Projekte oft?" the preamble's words pull the match away from the question."""
     draft = curated.answer(ctx)
     if draft is not None and _states_what_is_asked(ctx, draft):
         return draft
