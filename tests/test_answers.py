@@ -312,3 +312,13 @@ def test_a_guarantee_answer_needs_a_request_for_a_promise(client: Any) -> None:
         body = _chat(client, message)
         assert body["outcome"] == "policy", (message, body["answer"])
         assert "Garantie" in body["answer"] or "guarantee" in body["answer"].lower()
+
+
+def test_a_short_passage_lead_brings_the_sentence_that_says_how(client: Any) -> None:
+    # "sie verändert ihre Rolle" says that it changes; the next sentence says into what
+    body = _chat(client, "Wie verändert sich die Rolle der internen IT, wenn man mehr auslagert?")
+    sentences = lead_sentences(body["answer"])
+    assert "verändert ihre Rolle" in sentences[0]
+    assert "strategischer Koordinator" in body["answer"]
+    assert body["answer"].index("verändert ihre Rolle") < body["answer"].index("Koordinator")
+    _markers_match(body)

@@ -123,6 +123,25 @@ def _list_of(ctx: AnswerContext, sentence: Sentence) -> tuple[Sentence | None, l
     return intro, items[:MAX_LIST_ITEMS]
 
 
+SHORT_LEAD_WORDS = 14
+
+
+def _continuation(ctx: AnswerContext, sentence: Sentence) -> Sentence | None:
+    """The next sentence of a short lead's paragraph, when it can answer too: "Die interne IT
+    wird dadurch nicht überflüssig – sie verändert ihre Rolle." says that it changes, the
+    sentence after it says how."""
+    if sentence.kind != "paragraph" or len(sentence.de.split()) >= SHORT_LEAD_WORDS:
+        return None
+    doc = ctx.bot.sentence_table.by_doc(sentence.doc_id)
+    following = sentence.position + 1
+    if following >= len(doc):
+        return None
+    nxt = doc[following]
+    if nxt.kind != "paragraph" or nxt.heading != sentence.heading or not nxt.answers:
+        return None
+    return nxt
+
+
 def _show(ctx: AnswerContext, sentence: Sentence) -> str:
     text = sentence.en if ctx.english else sentence.de
     return fold(text).replace(" | ", " – ")
@@ -161,6 +180,11 @@ def answer(ctx: AnswerContext) -> Draft | None:
     if lead is None:
         return None
     parts = [lead]
+    follower = _continuation(ctx, selection.lead.sentence)
+    if follower is not None:
+        rendered = _render(ctx, follower)
+        if rendered:
+            parts.append(rendered)
     for s in selection.support:
         rendered = _render(ctx, s.sentence)
         if rendered and rendered not in parts:
