@@ -66,7 +66,6 @@ class QueryEmbedder:
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self._model_lock = threading.Lock()  # one model call at a time in this process
-        self.calls = 0  # model calls so far (for the tests and the benchmark)
 
     def embed(self, text: str) -> np.ndarray:
         mine = _Pending(text)
@@ -86,7 +85,6 @@ class QueryEmbedder:
             # queued behind a full batch: the next model call takes it
 
     def _run(self, batch: list[_Pending]) -> None:
-        self.calls += 1
         try:
             if self._many is not None and len(batch) > 1:
                 rows = self._many([p.text for p in batch])

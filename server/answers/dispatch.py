@@ -313,21 +313,20 @@ def _asked_first(ctx: AnswerContext) -> Draft | None:
         return None
     # the whole message only: its question alone ("Was sollten wir auslagern?", "Wie sollten
     # wir die IT aufstellen?") is often the request for the table itself
+    return _curated_for_question(ctx, question_alone=False)
+
+
+def _curated_for_question(ctx: AnswerContext, question_alone: bool = True) -> Draft | None:
+    """The curated answer to the message, or else (``question_alone``) to the sentences in
+    it that ask: in "Ich bereite eine Präsentation für die Geschäftsleitung vor. Warum
+    scheitern Outsourcing-Projekte oft?" the preamble's words pull the match away from the
+    question."""
     draft = curated.answer(ctx)
     if draft is not None and _states_what_is_asked(ctx, draft):
         return draft
     ctx.registry = CitationRegistry()  # a draft not taken leaves no citations behind
-    return None
-
-
-def _curated_for_question(ctx: AnswerContext) -> Draft | None:
-    """The curated answer to the message, or else to the sentences in it that ask: in "Ich
-    bereite eine Präsentation für die Geschäftsleitung vor. Warum scheitern
-    Outsourcing-Projekte oft?" the preamble's words pull the match away from the question."""
-    draft = curated.answer(ctx)
-    if draft is not None and _states_what_is_asked(ctx, draft):
-        return draft
-    ctx.registry = CitationRegistry()  # a draft not taken leaves no citations behind
+    if not question_alone:
+        return None
     asked = _asked_part(ctx.message)
     if asked == ctx.message or len(asked.split()) < 3 or _about_the_company(ctx):
         # after the company's own facts, the question alone ("Was empfehlt ihr?", "Wie
