@@ -304,6 +304,8 @@ class Lexicon:
 
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     english: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # words that name the domain itself, not what a question in it is about
+    domain: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, path: Path) -> Lexicon:
@@ -316,6 +318,9 @@ class Lexicon:
             raise ValueError(f"{path}: 'synonyms' must be a list of lists")
         if not isinstance(english, dict):
             raise ValueError(f"{path}: 'english' must be a mapping")
+        domain = data.get("domain") or []
+        if not isinstance(domain, list) or not all(isinstance(w, str) for w in domain):
+            raise ValueError(f"{path}: 'domain' must be a list of words")
         synonyms: dict[str, set[str]] = {}
         for group in groups:
             terms = [str(t).lower() for t in group]
@@ -326,6 +331,7 @@ class Lexicon:
             english={
                 str(k).lower(): tuple(str(t).lower() for t in (v or [])) for k, v in english.items()
             },
+            domain=frozenset(w.lower() for w in domain),
         )
 
 

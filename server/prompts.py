@@ -94,6 +94,7 @@ class AnswerTemplates(BaseModel):
     cost_compare_higher: str = Field(min_length=1)
     cost_ask_salary: str = Field(min_length=1)
     cost_ask_price: str = Field(min_length=1)
+    cost_scope: str = Field(min_length=1)
     fact_intro: str = Field(min_length=1)
     decline: str = Field(min_length=1)
     decline_support: str = Field(min_length=1)

@@ -54,6 +54,7 @@ class SentenceIndex:
         vocabulary_texts: list[str],
     ) -> None:
         self.sentences = [s for s in table.sentences if s.answers]
+        self.lexicon = lexicon
         texts = [f"{s.heading}\n{s.de}" for s in self.sentences]
         self._lexical = LexicalIndex.from_texts(
             texts, [s.id for s in self.sentences], lexicon, vocabulary_texts=vocabulary_texts

@@ -260,16 +260,16 @@ def test_a_company_question_is_answered_before_the_fitted_table(client: Any) -> 
 def test_the_subject_of_a_company_message_is_in_its_question() -> None:
     # the company's own words ("Sanitärgroßhandel", "Filialen") are not what the answer must
     # name: only the sentence that asks is checked for its subject
-    from server.answers.dispatch import _asked_part
+    from server.answers.subject import asked_part
 
     message = (
         "Guten Tag, wir sind ein Sanitärgroßhandel mit drei Filialen und 45 PCs. "
         "Wir überlegen, alles mit eigenen Leuten zu machen. Wie viele IT-Mitarbeiter bräuchten wir?"
     )
-    assert _asked_part(message) == "Wie viele IT-Mitarbeiter bräuchten wir?"
-    assert _asked_part("Was kostet ein Ausfall") == "Was kostet ein Ausfall"
+    assert asked_part(message) == "Wie viele IT-Mitarbeiter bräuchten wir?"
+    assert asked_part("Was kostet ein Ausfall") == "Was kostet ein Ausfall"
     two = "Wir haben 20 PCs. Reicht ein Admin? Und was kostet das?"
-    assert _asked_part(two) == "Reicht ein Admin? Und was kostet das?"
+    assert asked_part(two) == "Reicht ein Admin? Und was kostet das?"
 
 
 def test_a_preamble_before_the_question_does_not_change_the_answer(client: Any) -> None:
@@ -322,3 +322,72 @@ def test_a_short_passage_lead_brings_the_sentence_that_says_how(client: Any) -> 
     assert "strategischer Koordinator" in body["answer"]
     assert body["answer"].index("verändert ihre Rolle") < body["answer"].index("Koordinator")
     _markers_match(body)
+
+
+def test_a_passage_answer_names_what_a_german_question_asks_about() -> None:
+    # a sentence sharing no noun with the question answers another one; the documents' own
+    # word for a thing ("Notebook" for "Laptop") names it too, and the field's own words
+    # ("Dienstleister") are no subject
+    from ingest.lexical import Lexicon
+    from server.answers.subject import subject_of
+
+    lexicon = Lexicon.load(Path("knowledge/lexicon.yaml"))
+    sentence = (
+        "Zusätzliche Agendapunkte, wie beispielsweise der externe ortsunabhängige Zugriff auf "
+        "Services und Daten des Unternehmens mittels Notebooks und Smartphone/Tablets lassen "
+        "die Komplexität weiter steigen."
+    )
+    question = "Werden Laptops und Handys der Außendienstler zum Risiko für die Daten?"
+    subject = subject_of(question, "de", lexicon.synonyms, lexicon.domain)
+    assert subject.parts == ["laptops", "handys", "außendienstler", "risiko", "daten"]
+    assert subject.missing([sentence]) == ["außendienstler", "risiko"]
+    assert subject.unanswered([sentence]) == []
+    # without the synonyms, most of the subject is missing
+    assert subject_of(question, "de").unanswered([sentence])
+
+    fee = "Berechnen IT-Dienstleister eine Pauschale für die Anfahrt?"
+    assert subject_of(fee, "de", lexicon.synonyms, lexicon.domain).parts == ["pauschale", "anfahrt"]
+    unrelated = "Externe IT-Dienstleister bieten hingegen oft transparente Pauschalpakete."
+    assert subject_of(fee, "de", lexicon.synonyms, lexicon.domain).unanswered([unrelated])
+
+
+def test_a_question_nothing_names_gets_no_unrelated_closest_sentence(client: Any) -> None:
+    body = _chat(client, "Wie viele Besprechungsräume braucht ein Büro mit 30 Leuten?")
+    assert body["outcome"] == "uncovered"
+    assert "Am nächsten kommt" not in body["answer"] and body["citations"] == []
+    # when a sentence names the subject, it is one sentence, not a section
+    body = _chat(client, "Wie lange dauert die Einarbeitung eines neuen Dienstleisters?")
+    assert body["outcome"] == "uncovered"
+    closest = body["answer"].split("Am nächsten kommt diese Aussage:")[1].split("[1]")[0]
+    assert "Dienstleister" in closest and len(closest.split()) <= 45
+    assert len(body["citations"]) == 1
+    _markers_match(body)
+
+
+def test_company_cost_figures_answer_only_questions_about_what_they_cover(client: Any) -> None:
+    # the figures for IT staff and managed services do not price an insurance policy
+    body = _chat(client, "Wir haben 30 Mitarbeiter. Was kostet uns eine Cyberversicherung?")
+    assert body["outcome"] == "uncovered"
+    assert "Zu den Kosten für Ihr Unternehmen" not in body["answer"]
+    _markers_match(body)
+    # an admin against a provider is what they cover; so is the visitor's own offer
+    body = _chat(
+        client, "Wir haben 30 Mitarbeiter. Was kostet uns ein Admin im Vergleich zu einem MSP?"
+    )
+    assert body["answer"].startswith("Zu den Kosten für Ihr Unternehmen (30 Mitarbeitende)")
+    body = _chat(
+        client, "Wir sind 30 Leute, ein MSP will 45 Euro pro User im Monat. Was macht das im Jahr?"
+    )
+    assert "16.200 Euro pro Jahr" in body["answer"]
+    assert "45 Euro × 30 User × 12 Monate" in body["answer"]
+
+
+def test_a_verdict_leads_only_the_answer_to_a_yes_no_question(client: Any) -> None:
+    # the entry's lead opens with "Ja:" for "Kann man …?"; a what-question gets the same lead
+    # without it
+    yes_no = _chat(client, "Kann man auch nur einzelne Bereiche auslagern?")
+    what = _chat(client, "Was genau ist mit selektivem Outsourcing gemeint?")
+    assert yes_no["answer"].startswith("Ja: Beim selektiven Outsourcing")
+    assert what["answer"].startswith("Beim selektiven Outsourcing")
+    assert lead_sentences(what["answer"])[0] in yes_no["answer"]
+    _markers_match(what)

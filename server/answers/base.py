@@ -46,6 +46,8 @@ class AnswerContext:
     registry: CitationRegistry = field(default_factory=CitationRegistry)
     # The recent conversation turns are read from the session, not from this message.
     previous: dict[str, Any] = field(default_factory=dict)
+    # the question's subject words an answer that was tried did not name (its module refused)
+    subject_missing: list[str] = field(default_factory=list)
     _passages: list[Passage] | None = None
 
     @property

@@ -7,9 +7,10 @@ from server.answers.base import AnswerContext, Draft
 from server.answers.recommendation import scored
 from server.compose import compose_costs
 
-__all__ = ["answer"]
+__all__ = ["USER_PRICES", "answer"]
 
-_ASKS = ("internal_cost_per_it_staff_eur", "external_price_per_user_month_eur")
+# the visitor's own prices, from which the totals are computed
+USER_PRICES = ("internal_cost_per_it_staff_eur", "external_price_per_user_month_eur")
 
 
 def answer(ctx: AnswerContext) -> Draft:
@@ -17,7 +18,7 @@ def answer(ctx: AnswerContext) -> Draft:
     pieces = compose_costs(
         recommendation, ctx.state.profile, ctx.templates, ctx.registry, ctx.bot.find_quote
     )
-    asked = [f for f in _ASKS if ctx.state.profile.get(f) is None]
+    asked = [f for f in USER_PRICES if ctx.state.profile.get(f) is None]
     return Draft(
         module="costs",
         outcome="answer",

@@ -25,6 +25,7 @@ from server.answers import (
     uncovered,
 )
 from server.answers.base import AnswerContext, Draft
+from server.answers.subject import asked_part, subject_of
 from server.compose import CitationRegistry
 
 __all__ = ["choose", "knowledge"]
@@ -48,6 +49,20 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
     one, about the thing asked: "Was kostet eine Firewall?" is not answered by the managed
     service price per user, nor "Wie viel Prozent vom Umsatz …?" by the 62 % who outsource."""
     if not passage.wants_number(ctx.message) and _rate_unit(ctx.message) is None:
+        if draft.module != "passage" or ctx.english:
+            # a curated entry was matched on its many phrasings; a passage sentence only on
+            # its words, and one naming little of a German question's subject (its nouns:
+            # "Gibt es Förderprogramme …?" answered by "Outsourcing bedeutet heute …") answers
+            # another question. An English question's subject is every content word, which a
+            # translated sentence rarely repeats.
+            return True
+        text = " ".join(draft.pieces) if isinstance(draft.pieces, list) else ""
+        draft.pieces = [text]
+        missing = _unanswered_subject(ctx, draft, text, lenient=True)
+        if missing:
+            draft.trace["subject_missing"] = missing
+            ctx.subject_missing = missing
+            return False
         return True
     text = " ".join(draft.pieces) if isinstance(draft.pieces, list) else ""
     draft.pieces = [text]
@@ -56,10 +71,12 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
     unit = _rate_unit(ctx.message)
     if unit is not None and not unit[1].search(text):
         draft.trace["subject_missing"] = [unit[0]]
+        ctx.subject_missing = [unit[0]]
         return False
     missing = _unanswered_subject(ctx, draft, text)
     if missing:
         draft.trace["subject_missing"] = missing
+        ctx.subject_missing = missing
         return False
     return True
 
@@ -106,35 +123,10 @@ def _rate_unit(question: str) -> tuple[str, re.Pattern[str]] | None:
     return None
 
 
-# Words of a figure question that name no subject ("Was kostet das ungefähr pro Monat?").
-_FIGURE_WORDS = frozenset(
-    re.split(
-        r"\s+",
-        "kost kosten kostet preis preise teuer euro eur monat monatlich jahr jährlich jahrlich pro "
-        "ungefahr ungefähr etwa circa ca durchschnitt durchschnittlich schnitt typisch "
-        "typischerweise "
-        "normal normalerweise üblich ublich grob rund viel viele wieviel hoch lange dauer dauert "
-        "prozent anteil cost costs price much many long average typical roughly usually per month "
-        "year percent share euros typically normally generally approximately "
-        "we uns unser unsere our firma unternehmen company mitarbeiter "
-        "leute employees staff ab wann "
-        # fillers of casual questions name nothing either
-        "sowas sowat sone sonen eigentlich denn halt mal eben ganz gerade bitte kind sort stuff "
-        "thing things basically actually",
-    )
-)
-
-
-_COMMON_ACRONYMS = frozenset(
-    {"IT", "PC", "PCS", "EDV", "EU", "EUR", "KMU", "MSP", "SLA", "OK", "CEO"}
-)
-
-
-def _unanswered_subject(ctx: AnswerContext, draft: Draft, text: str) -> list[str]:
-    """The question's subject words that neither the answer nor what it rests on mentions."""
-    from ingest.lexical import fold_umlauts, is_stopword, stem, words
-
-    known = set()
+def _unanswered_subject(
+    ctx: AnswerContext, draft: Draft, text: str, lenient: bool = False
+) -> list[str]:
+    """The question's subject words that neither the answer nor what it rests on names."""
     sources = [text]
     entry = (
         ctx.bot.curated.by_id(str(draft.trace.get("entry"))) if draft.trace.get("entry") else None
@@ -142,52 +134,49 @@ def _unanswered_subject(ctx: AnswerContext, draft: Draft, text: str) -> list[str
     if entry is not None:
         sources += list(entry.questions) + [q.text for q in entry.quotes]
     sources += [c.text for c in ctx.registry.citations]
-    for source in sources:
-        for w in words(source):
-            for part in w.split("-"):
-                if part:
-                    known.add(stem(part))
-    asked = _asked_part(ctx.message)
-    # the subject is what the question names: German nouns where the visitor capitalises them
-    nouns = {m.lower() for m in re.findall(r"(?<![.!?]\s)(?<!^)\b[A-ZÄÖÜ][\w-]+", asked)}
-    subject: list[str] = []
-    # a short acronym names the subject as much as a noun does ("CIO", "ISO", "VPN"), and the
-    # thing asked about when the texts never name it
-    acronyms = [a.lower() for a in re.findall(r"\b[A-Z]{2,4}\b", asked)]
-    acronyms = [a for a in acronyms if a.upper() not in _COMMON_ACRONYMS]
-    subject += acronyms
-    for w in words(asked):
-        if ctx.language == "de" and nouns and w not in nouns:
-            continue
-        for part in w.split("-"):
-            folded = fold_umlauts(part)
-            if len(part) < 4 or part.isdigit() or is_stopword(part) or folded in _FIGURE_WORDS:
-                continue
-            if part not in _FIGURE_WORDS:
-                subject.append(part)
+    if not lenient:
+        return subject_of(ctx.message, ctx.language).unanswered(sources)
+    # for a document sentence: the documents' word for a thing names it ("Notebook" for
+    # "Laptop"), and words naming the field itself ("Dienstleister", "Outsourcing") are no
+    # subject it must repeat
+    lexicon = ctx.bot.sentence_index.lexicon
+    subject = subject_of(ctx.message, ctx.language, lexicon.synonyms, lexicon.domain)
+    if not subject.named_by_nouns:
+        # without nouns ("Was empfehlt ihr?") the words left are verbs and fillers, not a
+        # subject a sentence must repeat
+        return []
+    # more than half of it: a sentence naming "Systeme" answers "Was muss die
+    # Geschäftsleitung festlegen, wenn ein Externer unsere Systeme betreut?"
+    return subject.unanswered(sources, most=True)
 
-    def mentioned(part: str) -> bool:
-        root = stem(part)
-        return root in known or (len(root) >= 6 and any(k.startswith(root[:6]) for k in known))
 
-    missing = [part for part in subject if not mentioned(part)]
-    if any(a in missing for a in acronyms):
-        return missing
-    # one unknown word among several is a paraphrase; half of the subject unknown is another
-    # question ("Was kostet eine Firewall?" is not the managed-service price)
-    return missing if subject and len(missing) * 2 >= len(subject) else []
+_MONEY = re.compile(r"\d[\d.,]*\s*(?:€|eur\b|euro|k\b|tsd|tausend)|€\s*\d", re.IGNORECASE)
+
+
+def _costs_name_the_subject(ctx: AnswerContext, draft: Draft) -> bool:
+    """The company's cost figures answer "Was kostet uns das?" or "Was würde der Helpdesk
+    extern kosten?", not "Mit welchen Kosten für eine Cyberversicherung müssen wir rechnen?":
+    those figures are for IT staff and managed services."""
+    if any(ctx.state.profile.get(f) is not None for f in costs.USER_PRICES) or _MONEY.search(
+        ctx.message
+    ):
+        return True  # the visitor's own prices: the computation is what was asked
+    text = "".join(draft.pieces)
+    draft.pieces = [text]
+    # the figures' lines and what they are about; not the whole passages they cite, which
+    # mention much besides ("Cyberversicherer fordern Nachweise …")
+    synonyms = ctx.bot.sentence_index.lexicon.synonyms
+    subject = subject_of(ctx.message, ctx.language, synonyms)
+    missing = subject.unanswered([text, ctx.templates.cost_scope])
+    if missing:
+        ctx.registry = CitationRegistry()  # a draft not taken leaves no citations behind
+        ctx.subject_missing = missing
+        return False
+    return True
 
 
 def _about_the_company(ctx: AnswerContext) -> bool:
     return bool(ctx.understanding.facts) or ctx.route.label == "company"
-
-
-def _asked_part(message: str) -> str:
-    """The sentences of ``message`` that ask (end in "?"), or all of it: in "Wir sind ein
-    Großhandel mit 45 PCs. Wie viele IT-Mitarbeiter bräuchten wir?" the company's words are
-    not the subject the answer must name."""
-    questions = [s for s in re.split(r"(?<=[.!?])\s+", message.strip()) if s.endswith("?")]
-    return " ".join(questions) if questions else message
 
 
 # Legal advice and provider names are asked for in words of their own; without them the
@@ -327,7 +316,7 @@ def _curated_for_question(ctx: AnswerContext, question_alone: bool = True) -> Dr
     ctx.registry = CitationRegistry()  # a draft not taken leaves no citations behind
     if not question_alone:
         return None
-    asked = _asked_part(ctx.message)
+    asked = asked_part(ctx.message)
     if asked == ctx.message or len(asked.split()) < 3 or _about_the_company(ctx):
         # after the company's own facts, the question alone ("Was empfehlt ihr?", "Wie
         # sollten wir die IT aufstellen?") asks for the advice fitted to them, not an entry
@@ -388,9 +377,11 @@ def knowledge(ctx: AnswerContext, reason: str) -> Draft:
         )
     unsure = ctx.route.confidence < CLARIFY_BELOW
     # a figure question is clear enough: the documents lack that figure, and saying so helps
-    # more than asking back
+    # more than asking back; so is a question whose subject no answer names ("Gibt es
+    # Förderprogramme vom Staat …?"): asking back would not make the documents name it
     figure = passage.wants_number(ctx.message) or _rate_unit(ctx.message) is not None
-    if unsure and not figure and not ctx.previous and ctx.bot.curated_enabled:
+    clear = figure or bool(ctx.subject_missing)
+    if unsure and not clear and not ctx.previous and ctx.bot.curated_enabled:
         draft = clarification.answer(ctx)
         if draft is not None:
             return _with(draft, f"{reason}; router unsure, no context: ask back", ctx)
@@ -452,7 +443,10 @@ def choose(ctx: AnswerContext) -> Draft:
     has_company = bool(ctx.state.profile)
     if label == "costs" or (u.intent == "recommend" and u.costs):
         if has_company:
-            return _with(costs.answer(ctx), "own costs, with a profile", ctx)
+            draft = costs.answer(ctx)
+            if _costs_name_the_subject(ctx, draft):
+                return _with(draft, "own costs, with a profile", ctx)
+            return knowledge(ctx, "a cost question about something the cost figures do not name")
         return knowledge(ctx, "a cost question without company facts")
     if label == "company" or u.intent == "recommend":
         # "Wir haben 45 Rechner, lohnt sich eine eigene IT-Abteilung?" asks one question the

@@ -28,6 +28,7 @@ MIN_DENSE = 0.55
 SUPPORT_RATIO = 0.75  # a supporting sentence scores at least this share of the lead's
 MAX_SUPPORT = 2
 MAX_LIST_ITEMS = 8
+MAX_NEAREST_WORDS = 45  # a "closest statement" is one sentence, not a section
 _NUMBER_QUESTION = re.compile(
     r"\b(wie ?viele?|wieviel|wie hoch|wie teuer|was kostet|was kosten|how (?:much|many)|"
     r"what (?:does|do|would|will|might|could) .* cost|was (?:würde|wuerde|wurde|wird) .* kosten|"
@@ -221,16 +222,47 @@ def answer(ctx: AnswerContext) -> Draft | None:
 
 
 def nearest(ctx: AnswerContext) -> str | None:
-    """The closest relevant document sentence, cited, for a "not covered" answer."""
+    """The closest relevant document sentence, cited, for a "not covered" answer.
+
+    It must name what the question names: the graders' complaint about "not covered" answers
+    was an unrelated sentence, or a whole task list, offered as the closest; saying plainly
+    that the documents are silent is better. A list item comes alone, not with its list."""
+    from server.answers.subject import subject_of
+
     passages = ctx.passages(5)
     ranked = ctx.bot.sentence_index.rank(ctx.message, ctx.vector, [p.text for p in passages], k=5)
     if wants_number(ctx.message) or _PRICE_QUESTION.search(ctx.message):
         # for a figure the documents lack, the nearest figure they give is the useful pointer
         numeric = [s for s in ranked if HAS_NUMBER.search(s.sentence.de)]
         ranked = numeric + [s for s in ranked if s not in numeric]
-    for candidate in ranked[:3]:
-        if candidate.lexical >= MIN_LEXICAL / 2 or candidate.dense >= MIN_DENSE - 0.1:
-            rendered = _render(ctx, candidate.sentence)
-            if rendered:
-                return rendered
+    lexicon = ctx.bot.sentence_index.lexicon
+    subject = subject_of(ctx.message, ctx.language, lexicon.synonyms, lexicon.domain)
+    close = [
+        c
+        for c in ranked[:3]
+        if (c.lexical >= MIN_LEXICAL / 2 or c.dense >= MIN_DENSE - 0.1)
+        and c.sentence.answers
+        and not c.sentence.de.endswith(":")
+        and len(c.sentence.de.split()) <= MAX_NEAREST_WORDS
+    ]
+    if subject.parts and not ctx.english:
+        # it names at least half of what was asked, else it is no pointer at all ("Start" in
+        # a question about a set-up fee does not make "Immer noch starten einige …" one)
+        # (an English question's subject is every content word, which a translation rarely
+        # repeats, so it goes unchecked); a sentence close in both words and meaning ("Einer
+        # ist keiner") is one anyway
+        misses = {id(c): len(subject.missing([c.sentence.de, c.sentence.en])) for c in close}
+        allowed = len(subject.parts) // 2
+        close = sorted(
+            (
+                c
+                for c in close
+                if misses[id(c)] <= allowed or (c.lexical >= MIN_LEXICAL and c.dense >= MIN_DENSE)
+            ),
+            key=lambda c: misses[id(c)],
+        )
+    for candidate in close:
+        n = cite_quote(ctx, candidate.sentence.de)
+        if n is not None:
+            return f"{_show(ctx, candidate.sentence)} [{n}]"
     return None

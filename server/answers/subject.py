@@ -1,0 +1,120 @@
+"""What a question is about: the words that name its subject, and whether a text names them.
+
+An answer that names none of what was asked answers another question: "Was kostet eine
+Firewall?" is not answered by the managed-service price per user, nor "Gibt es
+Förderprogramme vom Staat?" by "Outsourcing bedeutet heute, Verantwortung zu teilen".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from ingest.lexical import fold_umlauts, is_stopword, stem, words
+
+__all__ = ["Subject", "asked_part", "subject_of"]
+
+# Words of a figure question that name no subject ("Was kostet das ungefähr pro Monat?").
+_FIGURE_WORDS = frozenset(
+    re.split(
+        r"\s+",
+        "kost kosten kostet preis preise teuer euro eur monat monatlich jahr jährlich jahrlich pro "
+        "ungefahr ungefähr etwa circa ca durchschnitt durchschnittlich schnitt typisch "
+        "typischerweise "
+        "normal normalerweise üblich ublich grob rund viel viele wieviel hoch lange dauer dauert "
+        "prozent anteil cost costs price much many long average typical roughly usually per month "
+        "year percent share euros typically normally generally approximately "
+        "we uns unser unsere our firma unternehmen company mitarbeiter "
+        "leute employees staff ab wann "
+        # fillers of casual questions name nothing either
+        "sowas sowat sone sonen eigentlich denn halt mal eben ganz gerade bitte kind sort stuff "
+        "thing things basically actually",
+    )
+)
+
+
+_COMMON_ACRONYMS = frozenset(
+    {"IT", "PC", "PCS", "EDV", "EU", "EUR", "KMU", "MSP", "SLA", "OK", "CEO"}
+)
+
+
+class Subject:
+    """The subject words of a question, and which of them a set of texts names."""
+
+    def __init__(
+        self,
+        parts: list[str],
+        acronyms: list[str],
+        synonyms: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.parts = parts
+        self.acronyms = acronyms
+        self.named_by_nouns = False  # a German question whose capitalised nouns are its subject
+        # a part is named by its synonyms too: "Handy" by "Smartphone", "Laptop" by "Notebook"
+        self._names = {
+            part: {stem(part)}
+            | {stem(t) for t in (synonyms or {}).get(part, ()) if " " not in t and "-" not in t}
+            for part in parts
+        }
+
+    def missing(self, texts: Iterable[str]) -> list[str]:
+        """The subject words none of ``texts`` names."""
+        known: set[str] = set()
+        for source in texts:
+            for w in words(source):
+                for part in w.split("-"):
+                    if part:
+                        known.add(stem(part))
+
+        def named(root: str) -> bool:
+            return root in known or (len(root) >= 6 and any(k.startswith(root[:6]) for k in known))
+
+        return [part for part in self.parts if not any(named(r) for r in self._names[part])]
+
+    def unanswered(self, texts: Iterable[str], most: bool = False) -> list[str]:
+        """The missing subject words when they make the texts answer another question: an
+        unknown acronym, or half of the subject (one unknown word among several is a
+        paraphrase); with ``most``, more than half."""
+        missing = self.missing(texts)
+        if any(a in missing for a in self.acronyms):
+            return missing
+        share = len(missing) * 2 - (1 if most else 0)
+        return missing if self.parts and share >= len(self.parts) else []
+
+
+def subject_of(
+    message: str,
+    language: str,
+    synonyms: Mapping[str, Sequence[str]] | None = None,
+    domain: frozenset[str] = frozenset(),
+) -> Subject:
+    """The words of the asking part of ``message`` that name what it is about (without the
+    ``domain`` words, which name the field rather than the question)."""
+    asked = asked_part(message)
+    # the subject is what the question names: German nouns where the visitor capitalises them
+    nouns = {m.lower() for m in re.findall(r"(?<![.!?]\s)(?<!^)\b[A-ZÄÖÜ][\w-]+", asked)}
+    # a short acronym names the subject as much as a noun does ("CIO", "ISO", "VPN"), and the
+    # thing asked about when the texts never name it
+    acronyms = [a.lower() for a in re.findall(r"\b[A-Z]{2,4}\b", asked)]
+    acronyms = [a for a in acronyms if a.upper() not in _COMMON_ACRONYMS]
+    parts: list[str] = list(acronyms)
+    for w in words(asked):
+        if language == "de" and nouns and w not in nouns:
+            continue
+        for part in w.split("-"):
+            folded = fold_umlauts(part)
+            if len(part) < 4 or part.isdigit() or is_stopword(part) or folded in _FIGURE_WORDS:
+                continue
+            if part not in _FIGURE_WORDS and part not in domain and w not in domain:
+                parts.append(part)
+    subject = Subject(parts, acronyms, synonyms)
+    subject.named_by_nouns = language == "de" and bool(nouns)
+    return subject
+
+
+def asked_part(message: str) -> str:
+    """The sentences of ``message`` that ask (end in "?"), or all of it: in "Wir sind ein
+    Großhandel mit 45 PCs. Wie viele IT-Mitarbeiter bräuchten wir?" the company's words are
+    not the subject the answer must name."""
+    questions = [s for s in re.split(r"(?<=[.!?])\s+", message.strip()) if s.endswith("?")]
+    return " ".join(questions) if questions else message
