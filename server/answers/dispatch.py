@@ -85,9 +85,11 @@ def _without_question_numbers(question: str, text: str) -> str:
     """The answer without its citation marks and without the names with numbers the question
     already has: "Microsoft 365", "ISO 27001" or "24/7" state no figure that was asked for."""
     text = re.sub(r"\[\d+\]", "", text)
-    names = re.findall(r"\b[A-Z][\w-]*\s\d+\b|\b\d+/\d+\b", question)
+    names = re.findall(r"\b[A-Z][a-zA-Z]*[\s-]\d+\b|\b\d+/\d+\b", question)
     for name in sorted(set(names), key=len, reverse=True):
-        text = text.replace(name, " ")
+        # "Microsoft-365-Lizenz" in the question, "Microsoft 365" in the answer
+        pattern = re.escape(name).replace(r"\ ", "[\\s-]").replace("\\-", "[\\s-]")
+        text = re.sub(pattern, " ", text)
     return text
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from ingest.lexical import fold_umlauts, is_stopword, stem, words
 
-__all__ = ["Subject", "asked_part", "subject_of"]
+__all__ = ["Subject", "asked_part", "stems_of", "subject_of"]
 
 # Words of a figure question that name no subject ("Was kostet das ungefähr pro Monat?").
 _FIGURE_WORDS = frozenset(
@@ -58,13 +58,9 @@ class Subject:
         }
 
     def missing(self, texts: Iterable[str]) -> list[str]:
-        """The subject words none of ``texts`` names."""
-        known: set[str] = set()
-        for source in texts:
-            for w in words(source):
-                for part in w.split("-"):
-                    if part:
-                        known.add(stem(part))
+        """The subject words none of ``texts`` names (a word sharing its first six letters
+        names it too: "Verträge", "Vertragsgestaltung")."""
+        known = stems_of(texts)
 
         def named(root: str) -> bool:
             return root in known or (len(root) >= 6 and any(k.startswith(root[:6]) for k in known))
@@ -82,6 +78,17 @@ class Subject:
         return missing if self.parts and share >= len(self.parts) else []
 
 
+def stems_of(texts: Iterable[str]) -> set[str]:
+    """The stems of every word of ``texts`` (compounds' hyphenated parts each)."""
+    known: set[str] = set()
+    for source in texts:
+        for w in words(source):
+            for part in w.split("-"):
+                if part:
+                    known.add(stem(part))
+    return known
+
+
 def subject_of(
     message: str,
     language: str,
@@ -92,7 +99,10 @@ def subject_of(
     ``domain`` words, which name the field rather than the question)."""
     asked = asked_part(message)
     # the subject is what the question names: German nouns where the visitor capitalises them
-    nouns = {m.lower() for m in re.findall(r"(?<![.!?]\s)(?<!^)\b[A-ZÄÖÜ][\w-]+", asked)}
+    capitalised = re.findall(r"(?<![.!?]\s)(?<!^)\b[A-ZÄÖÜ][\w-]+", asked)
+    # as the tokenizer splits them: "Microsoft-365-Business-Lizenz" is "microsoft", "365",
+    # "business-lizenz"
+    nouns = set(words(" ".join(capitalised)))
     # a short acronym names the subject as much as a noun does ("CIO", "ISO", "VPN"), and the
     # thing asked about when the texts never name it
     acronyms = [a.lower() for a in re.findall(r"\b[A-Z]{2,4}\b", asked)]
