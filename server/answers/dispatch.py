@@ -45,9 +45,12 @@ SURE_ROUTER = 0.85
 
 
 def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
-    """A question for an amount, a duration or a share is only answered by a text that states
-    one, about the thing asked: "Was kostet eine Firewall?" is not answered by the managed
-    service price per user, nor "Wie viel Prozent vom Umsatz …?" by the 62 % who outsource."""
+    """Whether ``draft`` answers what was asked. A question for an amount, a duration or a
+    share is only answered by a text that states one, about the thing asked: "Was kostet eine
+    Firewall?" is not answered by the managed service price per user, nor "Wie viel Prozent
+    vom Umsatz …?" by the 62 % who outsource. Any other German question answered by document
+    sentences must find most of its nouns named there. A refusal is noted in
+    ``ctx.subject_missing``."""
     if not passage.wants_number(ctx.message) and _rate_unit(ctx.message) is None:
         if draft.module != "passage" or ctx.english:
             # a curated entry was matched on its many phrasings; a passage sentence only on

@@ -46,10 +46,12 @@ class Subject:
         parts: list[str],
         acronyms: list[str],
         synonyms: Mapping[str, Sequence[str]] | None = None,
+        named_by_nouns: bool = False,
     ) -> None:
         self.parts = parts
         self.acronyms = acronyms
-        self.named_by_nouns = False  # a German question whose capitalised nouns are its subject
+        # a German question whose capitalised nouns are its subject
+        self.named_by_nouns = named_by_nouns
         # a part is named by its synonyms too: "Handy" by "Smartphone", "Laptop" by "Notebook"
         self._names = {
             part: {stem(part)}
@@ -117,9 +119,7 @@ def subject_of(
                 continue
             if part not in _FIGURE_WORDS and part not in domain and w not in domain:
                 parts.append(part)
-    subject = Subject(parts, acronyms, synonyms)
-    subject.named_by_nouns = language == "de" and bool(nouns)
-    return subject
+    return Subject(parts, acronyms, synonyms, named_by_nouns=language == "de" and bool(nouns))
 
 
 def asked_part(message: str) -> str:
