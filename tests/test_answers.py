@@ -345,6 +345,12 @@ def test_a_passage_answer_names_what_a_german_question_asks_about() -> None:
     # without the synonyms, most of the subject is missing
     assert subject_of(question, "de").unanswered([sentence])
 
+    # the field's words in any form, and the sources' own names, are no subject either
+    form = subject_of("Welche Form des Outsourcings passt?", "de", lexicon.synonyms, lexicon.domain)
+    assert form.parts == ["form"]
+    glossary = subject_of("Was steht im Glossar zu SLA?", "de", lexicon.synonyms, lexicon.domain)
+    assert glossary.parts == [] and glossary.unanswered(["Verträge regeln die SLAs."]) == []
+
     fee = "Berechnen IT-Dienstleister eine Pauschale für die Anfahrt?"
     assert subject_of(fee, "de", lexicon.synonyms, lexicon.domain).parts == ["pauschale", "anfahrt"]
     unrelated = "Externe IT-Dienstleister bieten hingegen oft transparente Pauschalpakete."

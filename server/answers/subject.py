@@ -110,6 +110,7 @@ def subject_of(
     acronyms = [a.lower() for a in re.findall(r"\b[A-Z]{2,4}\b", asked)]
     acronyms = [a for a in acronyms if a.upper() not in _COMMON_ACRONYMS]
     parts: list[str] = list(acronyms)
+    domain_stems = {stem(d) for d in domain}  # "Outsourcings" is "Outsourcing"
     for w in words(asked):
         if language == "de" and nouns and w not in nouns:
             continue
@@ -117,8 +118,9 @@ def subject_of(
             folded = fold_umlauts(part)
             if len(part) < 4 or part.isdigit() or is_stopword(part) or folded in _FIGURE_WORDS:
                 continue
-            if part not in _FIGURE_WORDS and part not in domain and w not in domain:
-                parts.append(part)
+            if part in _FIGURE_WORDS or w in domain or stem(part) in domain_stems:
+                continue
+            parts.append(part)
     return Subject(parts, acronyms, synonyms, named_by_nouns=language == "de" and bool(nouns))
 
 
