@@ -55,7 +55,9 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
     vom Umsatz …?" by the 62 % who outsource. Any other German question answered by document
     sentences (or by a doubtful curated match) must find most of its nouns named there. A
     refusal is noted in ``ctx.subject_missing``."""
-    if not passage.wants_number(ctx.message) and _rate_unit(ctx.message) is None:
+    unit = _rate_unit(ctx.message)
+    figure = passage.wants_number(ctx.message) or unit is not None
+    if not figure:
         match = draft.trace.get("match") or {}
         weak = draft.module == "curated" and float(match.get("probability", 1.0)) < WEAK_CURATED
         if (draft.module != "passage" and not weak) or ctx.english:
@@ -65,29 +67,24 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
             # "Outsourcing bedeutet heute …") answers another question. An English question's
             # subject is every content word, which a translated sentence rarely repeats.
             return True
-        text = " ".join(draft.pieces) if isinstance(draft.pieces, list) else ""
-        draft.pieces = [text]
-        missing = _unanswered_subject(ctx, draft, text, lenient=True)
-        if missing:
-            draft.trace["subject_missing"] = missing
-            ctx.subject_missing = missing
-            return False
-        return True
     text = " ".join(draft.pieces) if isinstance(draft.pieces, list) else ""
     draft.pieces = [text]
+    if not figure:
+        return _names_all(ctx, draft, _unanswered_subject(ctx, draft, text, lenient=True))
     if not passage.HAS_NUMBER.search(_without_question_numbers(ctx.message, text)):
         return False
-    unit = _rate_unit(ctx.message)
     if unit is not None and not unit[1].search(text):
-        draft.trace["subject_missing"] = [unit[0]]
-        ctx.subject_missing = [unit[0]]
-        return False
-    missing = _unanswered_subject(ctx, draft, text)
+        return _names_all(ctx, draft, [unit[0]])
+    return _names_all(ctx, draft, _unanswered_subject(ctx, draft, text))
+
+
+def _names_all(ctx: AnswerContext, draft: Draft, missing: list[str]) -> bool:
+    """True when nothing of the subject is ``missing``; else the refusal is noted in the
+    draft's trace and in ``ctx`` (which then says "not covered" rather than asking back)."""
     if missing:
         draft.trace["subject_missing"] = missing
         ctx.subject_missing = missing
-        return False
-    return True
+    return not missing
 
 
 def _without_question_numbers(question: str, text: str) -> str:
@@ -179,12 +176,10 @@ def _costs_name_the_subject(ctx: AnswerContext, draft: Draft) -> bool:
     # mention much besides ("Cyberversicherer fordern Nachweise …")
     synonyms = ctx.bot.sentence_index.lexicon.synonyms
     subject = subject_of(ctx.message, ctx.language, synonyms)
-    missing = subject.unanswered([text, ctx.templates.cost_scope])
-    if missing:
-        ctx.registry = CitationRegistry()  # a draft not taken leaves no citations behind
-        ctx.subject_missing = missing
-        return False
-    return True
+    if _names_all(ctx, draft, subject.unanswered([text, ctx.templates.cost_scope])):
+        return True
+    ctx.registry = CitationRegistry()  # a draft not taken leaves no citations behind
+    return False
 
 
 def _about_the_company(ctx: AnswerContext) -> bool:

@@ -17,6 +17,7 @@ from ingest.clean import fold
 from ingest.lexical import fold_umlauts
 from server.answers.base import AnswerContext, Draft
 from server.answers.common import cite_quote
+from server.answers.subject import subject_of
 from server.sentence_index import ScoredSentence
 from server.sentence_table import Sentence
 
@@ -227,8 +228,6 @@ def nearest(ctx: AnswerContext) -> str | None:
     It must name what the question names: the graders' complaint about "not covered" answers
     was an unrelated sentence, or a whole task list, offered as the closest; saying plainly
     that the documents are silent is better. A list item comes alone, not with its list."""
-    from server.answers.subject import subject_of
-
     passages = ctx.passages(5)
     ranked = ctx.bot.sentence_index.rank(ctx.message, ctx.vector, [p.text for p in passages], k=5)
     if wants_number(ctx.message) or _PRICE_QUESTION.search(ctx.message):
