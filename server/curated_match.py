@@ -39,7 +39,7 @@ LEARNED_WEIGHT = 2.0
 # phrasings are this close to the message (thresholds tuned for precision on the tuning sets;
 # docs/curated-matching.md).
 MIN_PROBABILITY = 0.12
-MIN_DENSE = 0.85
+MIN_DENSE = 0.9
 SEED = 0
 # decision values of the linear SVM -> a distribution over the entries
 SOFTMAX_SCALE = 5.0
