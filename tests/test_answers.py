@@ -385,6 +385,15 @@ def test_company_cost_figures_answer_only_questions_about_what_they_cover(client
     )
     assert "16.200 Euro pro Jahr" in body["answer"]
     assert "45 Euro × 30 User × 12 Monate" in body["answer"]
+    # a price stated beside a description of the company is computed too, however the
+    # router reads the message
+    body = _chat(
+        client,
+        "Wir sind ein Ingenieurbüro mit 20 Mitarbeitern. Ein Systemhaus verlangt 40 € pro User "
+        "und Monat. Was macht das im Jahr?",
+    )
+    assert "9.600 Euro pro Jahr" in body["answer"]
+    assert "40 Euro × 20 User × 12 Monate" in body["answer"]
 
 
 def test_a_verdict_leads_only_the_answer_to_a_yes_no_question(client: Any) -> None:

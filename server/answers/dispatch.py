@@ -481,7 +481,10 @@ def choose(ctx: AnswerContext) -> Draft:
     if label == "smalltalk" and (u.intent == "smalltalk" or route.confidence >= 0.6):
         return _with(smalltalk.answer(ctx), "router: small talk", ctx)
     has_company = bool(ctx.state.profile)
-    if label == "costs" or (u.intent == "recommend" and u.costs):
+    # a price the visitor states in this message ("Ein Anbieter will 45 € pro User und Monat")
+    # asks for the computation, whatever the router makes of the sentence around it
+    offered = any(name in u.facts for name in costs.USER_PRICES)
+    if label == "costs" or (u.intent == "recommend" and u.costs) or offered:
         if has_company:
             draft = costs.answer(ctx)
             if _costs_name_the_subject(ctx, draft):

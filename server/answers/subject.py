@@ -7,6 +7,7 @@ Förderprogramme vom Staat?" by "Outsourcing bedeutet heute, Verantwortung zu te
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -31,6 +32,15 @@ _FIGURE_WORDS = frozenset(
         "thing things basically actually",
     )
 )
+
+
+# A head count in any form ("mit 30 Leuten", "Mitarbeitern") says how big, not what about.
+_HEAD_COUNT = ("leute", "mitarbeiter", "mitarbeitende", "personen", "beschäftigte", "employees")
+
+
+@functools.cache
+def _head_count_stems() -> frozenset[str]:
+    return frozenset(stem(w) for w in _HEAD_COUNT)
 
 
 _COMMON_ACRONYMS = frozenset(
@@ -119,6 +129,8 @@ def subject_of(
             if len(part) < 4 or part.isdigit() or is_stopword(part) or folded in _FIGURE_WORDS:
                 continue
             if part in _FIGURE_WORDS or w in domain or stem(part) in domain_stems:
+                continue
+            if stem(part) in _head_count_stems():  # "Leuten", "Mitarbeitern"
                 continue
             parts.append(part)
     return Subject(parts, acronyms, synonyms, named_by_nouns=language == "de" and bool(nouns))
