@@ -75,7 +75,12 @@ class Subject:
         known = stems_of(texts)
 
         def named(root: str) -> bool:
-            return root in known or (len(root) >= 6 and any(k.startswith(root[:6]) for k in known))
+            # only by a word at least as long: "Besprechungen" does not name the
+            # "Besprechungsräume" asked about (the compound's head is what is asked)
+            return root in known or (
+                len(root) >= 6
+                and any(k.startswith(root[:6]) and len(k) >= len(root) for k in known)
+            )
 
         return [part for part in self.parts if not any(named(r) for r in self._names[part])]
 
