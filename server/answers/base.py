@@ -49,6 +49,8 @@ class AnswerContext:
     # the question's subject words an answer that was tried did not name (its module refused)
     subject_missing: list[str] = field(default_factory=list)
     _passages: list[Passage] | None = None
+    # the curated matcher's ranking for this message, once (``curated.best_match``)
+    curated_matches: list[Any] | None = None
 
     @property
     def english(self) -> bool:

@@ -14,8 +14,15 @@ __all__ = ["answer", "answer_entry", "best_match"]
 
 
 def best_match(ctx: AnswerContext, query: str | None = None) -> CuratedMatch | None:
-    """The best answer entry for the message (or ``query``), whether accepted or not."""
-    matches = ctx.bot.curated.match(query or ctx.message, ctx.vector if query is None else None)
+    """The best answer entry for the message (or ``query``), whether accepted or not. The
+    message's own ranking is computed once: the router's doubt, the knowledge path and the
+    doubtful match all ask for it."""
+    if query is not None:
+        matches = ctx.bot.curated.match(query, None)
+    else:
+        if ctx.curated_matches is None:
+            ctx.curated_matches = ctx.bot.curated.match(ctx.message, ctx.vector)
+        matches = ctx.curated_matches
     return matches[0] if matches else None
 
 

@@ -25,7 +25,7 @@ from server.answers import (
     uncovered,
 )
 from server.answers.base import AnswerContext, Draft
-from server.answers.subject import asked_part, subject_of
+from server.answers.subject import Subject, asked_part, subject_of
 from server.compose import CitationRegistry
 
 __all__ = ["choose", "knowledge"]
@@ -153,8 +153,7 @@ def _unanswered_subject(
     # for a document sentence: the documents' word for a thing names it ("Notebook" for
     # "Laptop"), and words naming the field itself ("Dienstleister", "Outsourcing") are no
     # subject it must repeat
-    lexicon = ctx.bot.sentence_index.lexicon
-    subject = subject_of(ctx.message, ctx.language, lexicon.synonyms, lexicon.domain)
+    subject = _lenient_subject(ctx)
     if not subject.named_by_nouns:
         # without nouns ("Was empfehlt ihr?") the words left are verbs and fillers, not a
         # subject a sentence must repeat
@@ -162,6 +161,12 @@ def _unanswered_subject(
     # more than half of it: a sentence naming "Systeme" answers "Was muss die
     # Geschäftsleitung festlegen, wenn ein Externer unsere Systeme betreut?"
     return subject.unanswered(sources, most=True)
+
+
+def _lenient_subject(ctx: AnswerContext) -> Subject:
+    """The question's subject with the documents' synonyms and without the field's words."""
+    lexicon = ctx.bot.sentence_index.lexicon
+    return subject_of(ctx.message, ctx.language, lexicon.synonyms, lexicon.domain)
 
 
 _MONEY = re.compile(r"\d[\d.,]*\s*(?:€|eur\b|euro|k\b|tsd|tausend)|€\s*\d", re.IGNORECASE)
@@ -383,8 +388,7 @@ def _doubtful_curated(ctx: AnswerContext) -> Draft | None:
     match = curated.best_match(ctx)
     if match is None or match.accepted() or match.probability < DOUBTFUL_FLOOR:
         return None
-    lexicon = ctx.bot.sentence_index.lexicon
-    if not subject_of(ctx.message, ctx.language, lexicon.synonyms, lexicon.domain).named_by_nouns:
+    if not _lenient_subject(ctx).named_by_nouns:
         return None  # nothing it must name, so nothing to check a doubtful match against
     draft = curated.answer_entry(
         ctx, match.entry, trace={"match": match.to_json(), "matched": "doubtful"}
