@@ -355,6 +355,20 @@ def test_a_passage_answer_names_what_a_german_question_asks_about() -> None:
     unrelated = "Externe IT-Dienstleister bieten hingegen oft transparente Pauschalpakete."
     assert subject_of(fee, "de", lexicon.synonyms, lexicon.domain).unanswered([unrelated])
 
+    # the thing a "Welche …?" question asks for by name must be named by itself: one of four
+    # subject words is a paraphrase, but not when it is the one asked for, and the search's
+    # synonym ("Vertrag" for "Kündigungsfristen") does not name it
+    notice = "Welche Kündigungsfristen sind bei Managed-Service-Verträgen üblich?"
+    subject = subject_of(notice, "de", lexicon.synonyms, lexicon.domain)
+    assert subject.heads == ["kündigungsfristen"]
+    contract = "Ein Vertrag mit einem Managed Service Provider regelt die Leistungen."
+    assert subject.unanswered([contract], most=True) == ["kündigungsfristen"]
+    assert subject.unanswered([contract + " Die Kündigungsfristen stehen im Vertrag."]) == []
+    # a lower-case adjective before the noun is skipped; a verb after "welche" is no head
+    typical = subject_of("Welche typischen Förderprogramme gibt es?", "de")
+    assert typical.heads == ["förderprogramme"]
+    assert subject_of("Welche sind die Vorteile?", "de").heads == []
+
 
 def test_a_question_nothing_names_gets_no_unrelated_closest_sentence(client: Any) -> None:
     body = _chat(client, "Wie viele Besprechungsräume braucht ein Büro mit 30 Leuten?")
@@ -367,6 +381,15 @@ def test_a_question_nothing_names_gets_no_unrelated_closest_sentence(client: Any
     assert "Dienstleister wechseln" in closest and len(closest.split()) <= 45
     assert len(body["citations"]) == 1
     _markers_match(body)
+
+
+def test_a_company_question_nothing_answers_is_not_covered_not_tabled(client: Any) -> None:
+    # the table of tasks answers "what should we outsource", not whatever a company asks
+    question = "Wir müssen 30 Laptops erneuern. Ist Leasing oder Kauf für ein KMU sinnvoller?"
+    body = _chat(client, question)
+    assert body["outcome"] == "uncovered"
+    assert "Dazu sagen meine Unterlagen nichts" in body["answer"]
+    assert "Helpdesk" not in body["answer"]
 
 
 def test_company_cost_figures_answer_only_questions_about_what_they_cover(client: Any) -> None:

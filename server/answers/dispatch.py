@@ -108,10 +108,14 @@ def _without_question_numbers(question: str, text: str) -> str:
 # the answer must name the unit asked for.
 _RATE_UNITS = {
     "hour": (
-        re.compile(r"(stundensatz|stundenlohn|stundenpreis|pro stunde|je stunde|per hour|an hour|"
-                   r"hourly|/ ?h\b)", re.IGNORECASE),
-        re.compile(r"(stundensatz|stundenlohn|(pro|je|per|/) ?(stunde|hour|h\b)|hourly)",
-                   re.IGNORECASE),
+        re.compile(
+            r"(stundensatz|stundenlohn|stundenpreis|pro stunde|je stunde|per hour|an hour|"
+            r"hourly|/ ?h\b)",
+            re.IGNORECASE,
+        ),
+        re.compile(
+            r"(stundensatz|stundenlohn|(pro|je|per|/) ?(stunde|hour|h\b)|hourly)", re.IGNORECASE
+        ),
     ),
     "server": (
         re.compile(r"\b(pro|je|per|/) ?server\b", re.IGNORECASE),
@@ -122,8 +126,10 @@ _RATE_UNITS = {
         re.compile(r"\b(tb|gb|terabyte|gigabyte|speicher\w*|storage)\b", re.IGNORECASE),
     ),
     "licence": (
-        re.compile(r"\b(pro|je|per|/) ?(lizenz|licen[cs]e)|lizenzkosten|licen[cs]e (costs?|fees?)",
-                   re.IGNORECASE),
+        re.compile(
+            r"\b(pro|je|per|/) ?(lizenz|licen[cs]e)|lizenzkosten|licen[cs]e (costs?|fees?)",
+            re.IGNORECASE,
+        ),
         re.compile(r"(lizenz|licen[cs]e)", re.IGNORECASE),
     ),
 }
@@ -503,6 +509,13 @@ def choose(ctx: AnswerContext) -> Draft:
             draft = _knowledge_or_none(ctx)
             if draft is not None:
                 return _with(draft, "one question about the company the documents answer", ctx)
+            if ctx.subject_missing:
+                # "Wir müssen 30 Laptops erneuern. Ist Leasing oder Kauf sinnvoller?" asks
+                # what the documents never name; the table of tasks would answer another
+                # question
+                return _with(
+                    uncovered.answer(ctx), "one question about the company, not covered", ctx
+                )
         if has_company or u.intent == "recommend":
             first = _asked_first(ctx)
             draft = recommendation.answer(ctx)

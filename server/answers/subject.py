@@ -57,9 +57,13 @@ class Subject:
         acronyms: list[str],
         synonyms: Mapping[str, Sequence[str]] | None = None,
         named_by_nouns: bool = False,
+        heads: Sequence[str] = (),
     ) -> None:
         self.parts = parts
         self.acronyms = acronyms
+        # the thing a "Welche …?" or "Was für …?" question asks for ("Welche
+        # Kündigungsfristen …?"): a text that never names it answers another question
+        self.heads = [h for h in heads if h in parts]
         # a German question whose capitalised nouns are its subject
         self.named_by_nouns = named_by_nouns
         # a part is named by its synonyms too: "Handy" by "Smartphone", "Laptop" by "Notebook"
@@ -91,6 +95,11 @@ class Subject:
         missing = self.missing(texts)
         if any(a in missing for a in self.acronyms):
             return missing
+        # the thing asked for by name is named by itself, not by a synonym the search
+        # expands it to ("Kündigungsfristen" is not named by "Vertrag")
+        strict = Subject(self.heads, [])
+        if strict.missing(texts):
+            return missing or strict.missing(texts)
         share = len(missing) * 2 - (1 if most else 0)
         return missing if self.parts and share >= len(self.parts) else []
 
@@ -138,7 +147,29 @@ def subject_of(
             if stem(part) in _head_count_stems():  # "Leuten", "Mitarbeitern"
                 continue
             parts.append(part)
-    return Subject(parts, acronyms, synonyms, named_by_nouns=language == "de" and bool(nouns))
+    heads = _heads(asked) if language == "de" else []
+    return Subject(
+        parts, acronyms, synonyms, named_by_nouns=language == "de" and bool(nouns), heads=heads
+    )
+
+
+# the determiner, an optional lower-case adjective ("Welche typischen Kosten …"), the noun
+_ASKED_HEAD = re.compile(
+    r"\b(?:[Ww]elche[nmrs]?|[Ww]as für(?: eine?[nmrs]?)?|[Ww]ie ?viele)\s+"
+    r"(?:[a-zäöüß]+(?:e|en|er|es|em)\s+)?([\w-]+)"
+)
+
+
+def _heads(asked: str) -> list[str]:
+    """The nouns a German question asks for by name ("Welche Kündigungsfristen …?", "Was für
+    eine Förderung …?"), each compound part as :func:`subject_of` splits it."""
+    out: list[str] = []
+    for m in _ASKED_HEAD.finditer(asked):
+        word = m.group(1)
+        if not word[:1].isupper():
+            continue  # "welche sind …", "was für ein" + verb: no noun named
+        out += [p.lower() for p in word.split("-") if p]
+    return out
 
 
 def asked_part(message: str) -> str:
