@@ -5,6 +5,7 @@ never trusted; a new file appears atomically, so a parallel reader never sees ha
 from __future__ import annotations
 
 import pickle
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -18,9 +19,18 @@ T = TypeVar("T")
 
 def _write(path: Path, write: Callable[[object], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        write(handle)
+    # a temporary file of its own: workers starting together build the same file at once,
+    # and with one shared temporary name one's rename took the other's file away
+    with tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=path.name + ".", suffix=".tmp", delete=False
+    ) as handle:
+        tmp = Path(handle.name)
+        try:
+            write(handle)
+        except BaseException:
+            handle.close()
+            tmp.unlink(missing_ok=True)
+            raise
     tmp.replace(path)
 
 

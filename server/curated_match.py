@@ -38,7 +38,7 @@ LEARNED_WEIGHT = 2.0
 # Serve the top entry when the learned ranking gives it this probability, or when its
 # phrasings are this close to the message (thresholds tuned for precision on the tuning sets;
 # docs/curated-matching.md).
-MIN_PROBABILITY = 0.12
+MIN_PROBABILITY = 0.10
 MIN_DENSE = 0.9
 SEED = 0
 # decision values of the linear SVM -> a distribution over the entries
@@ -251,6 +251,19 @@ class CuratedIndex:
                 score += LEARNED_WEIGHT / (RRF_K + learned_rank[i] + 1)
             fused[i] = score
         best = sorted(fused, key=lambda i: (-fused[i], self.entries[i].id))[:k]
+        likeliest = learned_order[0] if learned_order else None
+        if (
+            best
+            and likeliest is not None
+            and learned[best[0]] < MIN_PROBABILITY
+            and dense[best[0]] < MIN_DENSE
+            and learned[likeliest] >= MIN_PROBABILITY
+        ):
+            # the similarity rankings can outvote the learned one for an entry it doubts
+            # ("was heißt outsourcing im it bereich genau?": the selective-outsourcing entry
+            # first, the definition's 0.33 second); the entry the learned ranking accepts
+            # is served rather than nothing
+            best = [likeliest, *[i for i in best if i != likeliest]][:k]
         return [
             CuratedMatch(
                 entry=self.entries[i],

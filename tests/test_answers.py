@@ -313,9 +313,25 @@ def test_a_guarantee_answer_needs_a_request_for_a_promise(client: Any) -> None:
         assert "Garantie" in body["answer"] or "guarantee" in body["answer"].lower()
 
 
-def test_a_short_passage_lead_brings_the_sentence_that_says_how(client: Any) -> None:
-    # "sie verändert ihre Rolle" says that it changes; the next sentence says into what
-    body = _chat(client, "Wie verändert sich die Rolle der internen IT, wenn man mehr auslagert?")
+def test_a_short_passage_lead_brings_the_sentence_that_says_how(
+    indexed_dir: Path, tmp_path: Path
+) -> None:
+    # "sie verändert ihre Rolle" says that it changes; the next sentence says into what. The
+    # passage path alone (a curated entry answers this question when the layer is on).
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    settings = Settings(
+        data_dir=indexed_dir,
+        sessions_path=tmp_path / "s.sqlite3",
+        environment="test",
+        curated_answers=False,
+    )
+    question = "Wie verändert sich die Rolle der internen IT, wenn man mehr auslagert?"
+    with TestClient(create_app(settings)) as client:
+        body = _chat(client, question)
     sentences = lead_sentences(body["answer"])
     assert "verändert ihre Rolle" in sentences[0]
     assert "strategischer Koordinator" in body["answer"]
