@@ -96,6 +96,22 @@ def test_attacks_off_topic_and_support_requests_are_declined_without_citations(
     assert "[" not in body["answer"]
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        # "down" and "how do we" are no support request by themselves, nor "Support" a port
+        "I'm worried we'll end up stuck with one provider forever. How do we keep that risk down?",
+        "Wie teilen wir den Support zwischen Key-User und Dienstleister auf?",
+    ],
+)
+def test_everyday_words_of_support_do_not_turn_a_question_into_a_support_request(
+    client: Any, message: str
+) -> None:
+    body = _chat(client, message)
+    assert body["outcome"] == "answer", body["answer"]
+    assert body["citations"]
+
+
 def test_a_question_the_documents_do_not_cover_says_so_and_offers_contact(
     client: Any, settings: Any
 ) -> None:

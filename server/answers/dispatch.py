@@ -236,11 +236,16 @@ _POLICY_WORDS = {
 _SUPPORT_WORDS = re.compile(
     r"(wie (?:richte|konfigurier|installier|stell|setz|änder|aender|lösch|loesch|verbind|"
     r"behebe|reparier|mach)|einricht|konfigur|installier|funktioniert nicht|geht nicht|"
-    r"fehler|fehlermeldung|error|how (?:do|can|to) (?:i|we)|set ?up|configure|install|reset|"
+    r"fehler|fehlermeldung|error|how (?:do|can|to) (?:i|we) (?:set|configure|install|reset|fix|"
+    r"repair|connect|restore|add|remove|update|change|enable|disable|unlock|recover|delete|"
+    r"enforce|activate|turn (?:on|off)|block|assign|grant|map|log ?in|sign ?in)|"
+    r"set ?up|configure|install|reset|"
     r"not working|doesn't work|does not work|won't|broken|kaputt|abgestürzt|abgestuerzt|"
     r"druckt nicht|startet nicht|vergessen|zurücksetzen|zuruecksetzen|\bnas\b|vlan|router|"
-    r"switch|drucker|printer|outlook|treiber|driver|wlan|wifi|vpn|firewall-regel|"
-    r"port|passwort|password|virus|gehackt|hacked|down|offline|langsam|slow)",
+    r"\bswitch(?:es)?\b(?!\s+(?:to|from|over|providers?|anbieter|dienstleister))|"
+    r"drucker|printer|outlook|treiber|driver|wlan|wifi|vpn|firewall-regel|"
+    r"\bports?\b|passwort|password|virus|gehackt|hacked|"
+    r"(?:is|are|went|goes|ist|sind) (?:\w+ )?down\b|offline|langsam|slow)",
     re.IGNORECASE,
 )
 
