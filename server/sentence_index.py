@@ -20,6 +20,7 @@ import numpy as np
 
 from ingest.clean import fold
 from ingest.lexical import LexicalIndex, Lexicon
+from server.answers.subject import stems_of
 from server.cache import cached_array
 from server.sentence_table import Sentence, SentenceTable
 
@@ -54,6 +55,8 @@ class SentenceIndex:
         vocabulary_texts: list[str],
     ) -> None:
         self.sentences = [s for s in table.sentences if s.answers]
+        # every word the documents use, as stems: what a question may ask about by name
+        self.stems = stems_of(s.de for s in table.sentences)
         self.lexicon = lexicon
         texts = [f"{s.heading}\n{s.de}" for s in self.sentences]
         self._lexical = LexicalIndex.from_texts(

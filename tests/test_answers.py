@@ -360,7 +360,7 @@ def test_a_passage_answer_names_what_a_german_question_asks_about() -> None:
     # word for a thing ("Notebook" for "Laptop") names it too, and the field's own words
     # ("Dienstleister") are no subject
     from ingest.lexical import Lexicon
-    from server.answers.subject import subject_of
+    from server.answers.subject import stems_of, subject_of
 
     lexicon = Lexicon.load(Path("knowledge/lexicon.yaml"))
     sentence = (
@@ -394,8 +394,14 @@ def test_a_passage_answer_names_what_a_german_question_asks_about() -> None:
     subject = subject_of(notice, "de", lexicon.synonyms, lexicon.domain)
     assert subject.heads == ["kündigungsfristen"]
     contract = "Ein Vertrag mit einem Managed Service Provider regelt die Leistungen."
-    assert subject.unanswered([contract], most=True) == ["kündigungsfristen"]
-    assert subject.unanswered([contract + " Die Kündigungsfristen stehen im Vertrag."]) == []
+    documents = stems_of([contract, "Die Rolle der IT wandelt sich."])
+    assert subject.unanswered([contract], most=True, corpus=documents) == ["kündigungsfristen"]
+    named = contract + " Die Kündigungsfristen stehen im Vertrag."
+    assert subject.unanswered([named], corpus=documents) == []
+    # a thing asked for by name that the documents do name is one subject word of several
+    role = subject_of("Welche Rolle spielt der Vertrag?", "de", lexicon.synonyms, lexicon.domain)
+    assert role.heads == ["rolle"]
+    assert role.unanswered([contract], most=True, corpus=documents) == []
     # a lower-case adjective before the noun is skipped; a verb after "welche" is no head
     typical = subject_of("Welche typischen Förderprogramme gibt es?", "de")
     assert typical.heads == ["förderprogramme"]

@@ -166,7 +166,7 @@ def _unanswered_subject(
         return []
     # more than half of it: a sentence naming "Systeme" answers "Was muss die
     # Geschäftsleitung festlegen, wenn ein Externer unsere Systeme betreut?"
-    return subject.unanswered(sources, most=True)
+    return subject.unanswered(sources, most=True, corpus=ctx.bot.sentence_index.stems)
 
 
 def _lenient_subject(ctx: AnswerContext) -> Subject:
@@ -211,11 +211,12 @@ _POLICY_WORDS = {
         r"jurist|gericht|klage|abmahn|bußgeld|bussgeld|strafbar|legal|law|liab|lawful|allowed|"
         r"court|sue|attorney|lawyer|permitted|fine[sd]\b|darf|dürfen|duerfen|pflicht|"
         r"verpflicht|vorgeschrieben|bestellen|required by law|obliged|obligat|mandatory|dsgvo|"
-        r"gdpr)",
+        r"gdpr|fristlos|außerordentlich|ausserordentlich|terminat)",
         re.IGNORECASE,
     ),
     "provider": re.compile(
-        r"(empfehl|nenn|beste|günstigste|guenstigste|billigste|top|liste|kennst|kennen sie|"
+        r"(empfehl|nenn|beste|besser|better|günstigste|guenstigste|billigste|top|liste|kennst|"
+        r"kennen sie|"
         r"vergleich|ranking|welche[nrs]? (?:firma|anbieter|dienstleister|msp|systemhaus)|"
         r"recommend|name|best|cheapest|which (?:company|provider|msp)|compare|\bvs\.?\b|"
         r"oder (?:die )?firma|in der nähe|near|in (?:[A-ZÄÖÜ]\w+))",

@@ -76,7 +76,10 @@ class Subject:
     def missing(self, texts: Iterable[str]) -> list[str]:
         """The subject words none of ``texts`` names (a word sharing its first six letters
         names it too: "Verträge", "Vertragsgestaltung")."""
-        known = stems_of(texts)
+        return self.missing_from(stems_of(texts))
+
+    def missing_from(self, known: set[str]) -> list[str]:
+        """:meth:`missing`, given the stems of the texts."""
 
         def named(root: str) -> bool:
             # only by a word at least as long: "Besprechungen" does not name the
@@ -88,18 +91,25 @@ class Subject:
 
         return [part for part in self.parts if not any(named(r) for r in self._names[part])]
 
-    def unanswered(self, texts: Iterable[str], most: bool = False) -> list[str]:
+    def unanswered(
+        self, texts: Iterable[str], most: bool = False, corpus: set[str] | None = None
+    ) -> list[str]:
         """The missing subject words when they make the texts answer another question: an
-        unknown acronym, or half of the subject (one unknown word among several is a
-        paraphrase); with ``most``, more than half."""
+        unknown acronym, a thing asked for by name that the documents (``corpus``: the
+        stems of all their words) never name, or half of the subject (one unknown word
+        among several is a paraphrase); with ``most``, more than half."""
+        texts = list(texts)
         missing = self.missing(texts)
         if any(a in missing for a in self.acronyms):
             return missing
-        # the thing asked for by name is named by itself, not by a synonym the search
-        # expands it to ("Kündigungsfristen" is not named by "Vertrag")
-        strict = Subject(self.heads, [])
-        if strict.missing(texts):
-            return missing or strict.missing(texts)
+        if corpus is not None:
+            # "Welche Kündigungsfristen …?": the documents never name them, and a text
+            # naming only a synonym the search expands them to ("Vertrag") answers another
+            # question; a head the documents do name ("Welche Rolle …?") is left to the share
+            unknown = Subject(self.heads, []).missing_from(corpus)
+            strict = Subject(unknown, []).missing(texts)
+            if strict:
+                return missing or strict
         share = len(missing) * 2 - (1 if most else 0)
         return missing if self.parts and share >= len(self.parts) else []
 
