@@ -428,6 +428,9 @@ def test_a_company_question_nothing_answers_is_not_covered_not_tabled(client: An
     assert body["outcome"] == "uncovered"
     assert "Dazu sagen meine Unterlagen nichts" in body["answer"]
     assert "Helpdesk" not in body["answer"]
+    # nor is a figure the documents lack
+    body = _chat(client, "Wir haben 80 Mitarbeiter. Wie viel Vorlauf braucht ein MSP für einen PC?")
+    assert body["outcome"] == "uncovered" and "Helpdesk" not in body["answer"]
 
 
 def test_company_cost_figures_answer_only_questions_about_what_they_cover(client: Any) -> None:

@@ -515,10 +515,11 @@ def choose(ctx: AnswerContext) -> Draft:
             draft = _knowledge_or_none(ctx)
             if draft is not None:
                 return _with(draft, "one question about the company the documents answer", ctx)
-            if ctx.subject_missing:
+            figure = passage.wants_number(ctx.message) or _rate_unit(ctx.message) is not None
+            if ctx.subject_missing or (figure and not u.costs and label != "costs"):
                 # "Wir müssen 30 Laptops erneuern. Ist Leasing oder Kauf sinnvoller?" asks
-                # what the documents never name; the table of tasks would answer another
-                # question
+                # what the documents never name, "Wie viel Vorlauf braucht ein MSP?" for a
+                # figure they lack; the table of tasks would answer another question
                 return _with(
                     uncovered.answer(ctx), "one question about the company, not covered", ctx
                 )
