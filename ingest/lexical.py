@@ -298,6 +298,17 @@ def words(text: str) -> list[str]:
     return out
 
 
+def stems_of(texts: Iterable[str]) -> set[str]:
+    """The stems of every word of ``texts`` (compounds' hyphenated parts each)."""
+    known: set[str] = set()
+    for source in texts:
+        for w in words(source):
+            for part in w.split("-"):
+                if part:
+                    known.add(stem(part))
+    return known
+
+
 @dataclass(frozen=True)
 class Lexicon:
     """Synonym groups and an English→German glossary, from ``knowledge/lexicon.yaml``."""

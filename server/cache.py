@@ -31,6 +31,7 @@ def _write(path: Path, write: Callable[[object], None]) -> None:
             handle.close()
             tmp.unlink(missing_ok=True)
             raise
+    tmp.chmod(0o644)  # as a plain open() would leave it, not the temporary file's 0600
     tmp.replace(path)
 
 

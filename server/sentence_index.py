@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.clean import fold
-from ingest.lexical import LexicalIndex, Lexicon
-from server.answers.subject import stems_of
+from ingest.lexical import LexicalIndex, Lexicon, stems_of
 from server.cache import cached_array
 from server.sentence_table import Sentence, SentenceTable
 

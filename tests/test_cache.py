@@ -36,6 +36,7 @@ def test_builders_of_the_same_file_at_once_all_get_it(tmp_path: Path) -> None:
     assert results == [{"entries": 262}] * 8
     assert cached_object(path, dict, lambda: {"rebuilt": 1}) == {"entries": 262}
     assert [p.name for p in path.parent.iterdir()] == ["ranking.pkl"]  # no temporary left
+    assert path.stat().st_mode & 0o777 == 0o644  # readable as before, not 0600
 
 
 def test_a_damaged_cache_file_is_rebuilt_not_trusted(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from ingest.lexical import fold_umlauts, is_stopword, stem, words
+from ingest.lexical import fold_umlauts, is_stopword, stem, stems_of, words
 
 __all__ = ["Subject", "asked_part", "stems_of", "subject_of"]
 
@@ -62,7 +62,8 @@ class Subject:
         self.parts = parts
         self.acronyms = acronyms
         # the thing a "Welche …?" or "Was für …?" question asks for ("Welche
-        # Kündigungsfristen …?"): a text that never names it answers another question
+        # Kündigungsfristen …?"): when the documents never name it, a text that does not
+        # name it answers another question
         self.heads = [h for h in heads if h in parts]
         # a German question whose capitalised nouns are its subject
         self.named_by_nouns = named_by_nouns
@@ -112,17 +113,6 @@ class Subject:
                 return missing or strict
         share = len(missing) * 2 - (1 if most else 0)
         return missing if self.parts and share >= len(self.parts) else []
-
-
-def stems_of(texts: Iterable[str]) -> set[str]:
-    """The stems of every word of ``texts`` (compounds' hyphenated parts each)."""
-    known: set[str] = set()
-    for source in texts:
-        for w in words(source):
-            for part in w.split("-"):
-                if part:
-                    known.add(stem(part))
-    return known
 
 
 def subject_of(
