@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ingest.clean import fold
 from ingest.load import SourceDocument, load_folder
 from ingest.sentences import split_text
+from ingest.yamlfile import safe_load
 from server.numbers import numbers_in
 
 __all__ = [
@@ -232,7 +233,7 @@ def load_answers(
     located: list[tuple[str, CuratedAnswer]] = []
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
             problems.append(f"{path}: cannot read: {exc}")
             continue

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ingest.lexical import fold_umlauts
+from ingest.yamlfile import safe_load
 from server.cache import cached_object
 
 __all__ = [
@@ -80,7 +81,7 @@ class _ExamplesFile(BaseModel):
 
 def load_examples(path: Path) -> list[RouterExample]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise RouterError(f"{path}: cannot read the router examples: {exc}") from exc
     try:

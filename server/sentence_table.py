@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ingest.load import load_folder
 from ingest.sentences import document_sentences
+from ingest.yamlfile import safe_load
 from server.numbers import numbers_in
 
 __all__ = ["ANSWERING_ROLES", "Role", "Sentence", "SentenceTable", "SentenceTableError"]
@@ -94,7 +95,7 @@ class SentenceTable:
         for document in load_folder(knowledge_dir).documents:
             path = folder / f"{document.doc_id}.yaml"
             try:
-                table = _Table.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+                table = _Table.model_validate(safe_load(path.read_text(encoding="utf-8")))
             except (OSError, yaml.YAMLError, ValidationError) as exc:
                 problems.append(f"{path}: {exc}")
                 continue
