@@ -122,21 +122,28 @@ def test_a_question_the_documents_do_not_cover_says_so_and_offers_contact(
     _markers_match(body)
 
 
-def test_the_contact_offer_comes_from_the_settings(indexed_dir: Path, tmp_path: Path) -> None:
+def _chat_with(indexed_dir: Path, tmp_path: Path, message: str, **overrides: Any) -> dict:
+    """One message to an app whose settings differ from the shared client's."""
     from fastapi.testclient import TestClient
 
     from server.app import create_app
     from server.settings import Settings
 
     settings = Settings(
-        data_dir=indexed_dir,
-        sessions_path=tmp_path / "s.sqlite3",
-        environment="test",
+        data_dir=indexed_dir, sessions_path=tmp_path / "s.sqlite3", environment="test", **overrides
+    )
+    with TestClient(create_app(settings)) as client:
+        return _chat(client, message)
+
+
+def test_the_contact_offer_comes_from_the_settings(indexed_dir: Path, tmp_path: Path) -> None:
+    body = _chat_with(
+        indexed_dir,
+        tmp_path,
+        "Welcher MSP ist der beste?",
         contact_name="Musterfirma IT-Service",
         contact_phone="0221 123456",
     )
-    with TestClient(create_app(settings)) as client:
-        body = _chat(client, "Welcher MSP ist der beste?")
     assert "Musterfirma IT-Service, Telefon 0221 123456" in body["answer"]
 
 
@@ -334,20 +341,8 @@ def test_a_short_passage_lead_brings_the_sentence_that_says_how(
 ) -> None:
     # "sie verändert ihre Rolle" says that it changes; the next sentence says into what. The
     # passage path alone (a curated entry answers this question when the layer is on).
-    from fastapi.testclient import TestClient
-
-    from server.app import create_app
-    from server.settings import Settings
-
-    settings = Settings(
-        data_dir=indexed_dir,
-        sessions_path=tmp_path / "s.sqlite3",
-        environment="test",
-        curated_answers=False,
-    )
     question = "Wie verändert sich die Rolle der internen IT, wenn man mehr auslagert?"
-    with TestClient(create_app(settings)) as client:
-        body = _chat(client, question)
+    body = _chat_with(indexed_dir, tmp_path, question, curated_answers=False)
     sentences = lead_sentences(body["answer"])
     assert "verändert ihre Rolle" in sentences[0]
     assert "strategischer Koordinator" in body["answer"]

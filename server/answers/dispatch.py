@@ -61,7 +61,7 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
     sentences (or by a doubtful curated match) must find most of its nouns named there. A
     refusal is noted in ``ctx.subject_missing``."""
     unit = _rate_unit(ctx.message)
-    figure = passage.wants_number(ctx.message) or unit is not None
+    figure = _asks_for_figure(ctx.message)
     if not figure:
         match = draft.trace.get("match") or {}
         weak = draft.module == "curated" and float(match.get("probability", 1.0)) < WEAK_CURATED
@@ -133,6 +133,11 @@ _RATE_UNITS = {
         re.compile(r"(lizenz|licen[cs]e)", re.IGNORECASE),
     ),
 }
+
+
+def _asks_for_figure(question: str) -> bool:
+    """An amount, a duration, a share or a price per some unit."""
+    return passage.wants_number(question) or _rate_unit(question) is not None
 
 
 def _rate_unit(question: str) -> tuple[str, re.Pattern[str]] | None:
@@ -435,8 +440,7 @@ def knowledge(ctx: AnswerContext, reason: str) -> Draft:
     # a figure question is clear enough: the documents lack that figure, and saying so helps
     # more than asking back; so is a question whose subject no answer names ("Gibt es
     # Förderprogramme vom Staat …?"): asking back would not make the documents name it
-    figure = passage.wants_number(ctx.message) or _rate_unit(ctx.message) is not None
-    clear = figure or bool(ctx.subject_missing)
+    clear = _asks_for_figure(ctx.message) or bool(ctx.subject_missing)
     if unsure and not clear and not ctx.previous and ctx.bot.curated_enabled:
         draft = clarification.answer(ctx)
         if draft is not None:
@@ -515,8 +519,8 @@ def choose(ctx: AnswerContext) -> Draft:
             draft = _knowledge_or_none(ctx)
             if draft is not None:
                 return _with(draft, "one question about the company the documents answer", ctx)
-            figure = passage.wants_number(ctx.message) or _rate_unit(ctx.message) is not None
-            if ctx.subject_missing or (figure and not u.costs and label != "costs"):
+            figure = _asks_for_figure(ctx.message) and not u.costs and label != "costs"
+            if ctx.subject_missing or figure:
                 # "Wir müssen 30 Laptops erneuern. Ist Leasing oder Kauf sinnvoller?" asks
                 # what the documents never name, "Wie viel Vorlauf braucht ein MSP?" for a
                 # figure they lack; the table of tasks would answer another question
