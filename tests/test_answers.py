@@ -465,6 +465,38 @@ def test_a_verdict_leads_only_the_answer_to_a_yes_no_question(client: Any) -> No
     assert lead_sentences(what["answer"])[0] in yes_no["answer"]
     _markers_match(what)
 
+def test_a_known_gap_names_what_is_missing_and_cites_what_comes_nearest(client: Any) -> None:
+    # the documents give no notice periods: a gap entry says so by name instead of answering
+    # with the contract sentences the search finds; a question they do answer is unaffected
+    gap = _chat(client, "Welche Kündigungsfristen sind bei IT-Serviceverträgen eigentlich üblich?")
+    assert gap["outcome"] == "uncovered"
+    first = lead_sentences(gap["answer"])[0]
+    assert "Kündigungsfristen" in first and "nennen die Unterlagen nicht" in first
+    assert gap["citations"], "what the documents say nearest is cited"
+    _markers_match(gap)
+    assert "sprechen Sie gern direkt mit uns" in gap["answer"]
+    english = _chat(client, "Are there government grants for outsourcing our IT?")
+    assert english["outcome"] == "uncovered"
+    assert english["answer"].startswith("The documents")
+    price = _chat(client, "Was kostet Managed IT pro User im Monat?")
+    assert price["outcome"] == "answer"
+    assert "zweistelligen Eurobereich" in lead(price["answer"])
+
+
+def test_a_negated_or_leading_question_gets_the_statement_not_the_verdict(client: Any) -> None:
+    # "Ja: Selbst Minibetriebe …" answers "Lohnt sich das für Minibetriebe?"; to "Sind wir
+    # nicht zu klein?" or "pointless for us, right?" a "Ja"/"Yes" would say the opposite
+    plain = _chat(client, "Lohnt sich externe IT auch für Minibetriebe?")
+    negated = _chat(client, "sind wir nicht zu klein für nen msp")
+    leading = _chat(
+        client, "We're only 3 people, so an external IT service would be pointless for us, right?"
+    )
+    assert plain["answer"].startswith("Ja: Selbst Minibetriebe")
+    assert negated["answer"].startswith("Selbst Minibetriebe können")
+    assert leading["answer"].startswith("Even micro-businesses can benefit")
+    _markers_match(negated)
+
+
 
 def test_a_doubtful_curated_match_answers_only_what_it_names(
     client: Any, monkeypatch: pytest.MonkeyPatch

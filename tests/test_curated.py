@@ -100,6 +100,36 @@ def test_the_loader_refuses_and_names_the_entry(
     assert "a.yaml" in message
 
 
+def _gap(**changes: Any) -> dict[str, Any]:
+    gap: dict[str, Any] = {
+        "id": "ausfall-pro-stunde",
+        "kind": "gap",
+        "lead": {
+            "de": "Kosten pro Stunde Stillstand nennen die Unterlagen nicht.",
+            "en": "The documents give no cost per hour of downtime.",
+        },
+        "more": [
+            {
+                "de": "Sie nennen über 80.000 Euro pro Vorfall. [1]",
+                "en": "They give over 80,000 euros per incident. [1]",
+            }
+        ],
+    }
+    return _entry(**{**gap, **changes})
+
+
+def test_a_gap_says_what_is_missing_without_a_quote_and_cites_the_rest(tmp_path: Path) -> None:
+    _write(tmp_path, _gap())
+    assert [e.kind for e in load_answers(tmp_path, KNOWLEDGE).entries] == ["gap"]
+    # what it says nearest rests on a quote like any answer; its lead states no figure either
+    uncited = {"de": "Sie nennen über 80.000 Euro pro Vorfall.", "en": "They give a figure. [1]"}
+    _write(tmp_path, _gap(more=[uncited]))
+    assert "cites no quote" in _problems(tmp_path)
+    guessed = {"de": "Meist rund 5.000 Euro pro Stunde.", "en": "Mostly about 5,000 an hour."}
+    _write(tmp_path, _gap(lead=guessed))
+    assert "states 5000" in _problems(tmp_path)
+
+
 def test_duplicate_ids_and_broken_yaml_are_refused(tmp_path: Path) -> None:
     _write(tmp_path, _entry(), name="a.yaml")
     _write(tmp_path, _entry(), name="b.yaml")
@@ -165,6 +195,7 @@ def test_the_shipped_entries_load_and_every_sentence_is_covered() -> None:
         "about",
         "contact",
     }
+    assert len([e for e in answers.entries if e.kind == "gap"]) >= 30
     quotes = [(e.id, q.doc, q.text) for e in answers.entries for q in e.quotes]
     rows = coverage(KNOWLEDGE / "sentences", quotes)
     assert len(rows) > 500

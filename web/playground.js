@@ -1136,7 +1136,7 @@
       },
       h('span', { class: 'ed-row' },
         h('span', { class: 'mono ed-id', text: e.id }),
-        e.kind === 'policy' ? badge('policy', 'soft') : null,
+        e.kind === 'policy' || e.kind === 'gap' ? badge(e.kind, 'soft') : null,
         e.disabled ? badge('deaktiviert', 'off') : null,
         e.serving === false && !e.disabled && !refused ? badge('nicht live', 'bad') : null,
         refused ? badge('abgelehnt', 'bad') : null,
@@ -1266,8 +1266,8 @@
       else b.removeAttribute('aria-current');
     }
     const idIn = h('input', { id: nextId('f'), type: 'text', value: entry.id, readonly: isNew ? null : true, spellcheck: 'false', autocomplete: 'off', class: 'mono' });
-    const kindSel = h('select', { id: nextId('f') }, h('option', { value: 'answer', text: 'answer (Antwort)' }), h('option', { value: 'policy', text: 'policy (Richtlinie)' }));
-    kindSel.value = entry.kind === 'policy' ? 'policy' : 'answer';
+    const kindSel = h('select', { id: nextId('f') }, h('option', { value: 'answer', text: 'answer (Antwort)' }), h('option', { value: 'policy', text: 'policy (Richtlinie)' }), h('option', { value: 'gap', text: 'gap (nicht abgedeckt)' }));
+    kindSel.value = ['policy', 'gap'].includes(entry.kind) ? entry.kind : 'answer';
     const topicIn = h('input', { id: nextId('f'), type: 'text', value: entry.topic, autocomplete: 'off' });
     const qTa = ta(arr(entry.questions).join('\n'), 4, 'lines');
     const qCount = h('span', { class: 'sub' });

@@ -77,7 +77,7 @@ def curated_sentences(
                 if n is not None and n not in numbers:
                     numbers.append(n)
             bare = _MARKER.sub("", sentence).strip()
-            if entry.kind == "answer" and not numbers:
-                continue
+            if not numbers and (entry.kind == "answer" or _MARKER.search(sentence)):
+                continue  # it rested on a quote it can no longer cite
             out.append(bare + "".join(f" [{n}]" for n in numbers))
     return out

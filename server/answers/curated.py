@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from server.answers.base import AnswerContext, Draft
-from server.answers.common import curated_sentences
+from server.answers.common import contact, curated_sentences
 from server.answers.subject import asked_part
 from server.curated import CuratedAnswer
 from server.curated_match import CuratedMatch
@@ -13,15 +13,19 @@ from server.curated_match import CuratedMatch
 __all__ = ["answer", "answer_entry", "best_match"]
 
 
+# what the curated path serves; policy entries are chosen by the policy module's topic
+SERVED = ("answer", "gap")
+
+
 def best_match(ctx: AnswerContext, query: str | None = None) -> CuratedMatch | None:
     """The best answer entry for the message (or ``query``), whether accepted or not. The
     message's own ranking is computed once: the router's doubt, the knowledge path and the
     doubtful match all ask for it."""
     if query is not None:
-        matches = ctx.bot.curated.match(query, None)
+        matches = ctx.bot.curated.match(query, None, kinds=SERVED)
     else:
         if ctx.curated_matches is None:
-            ctx.curated_matches = ctx.bot.curated.match(ctx.message, ctx.vector)
+            ctx.curated_matches = ctx.bot.curated.match(ctx.message, ctx.vector, kinds=SERVED)
         matches = ctx.curated_matches
     return matches[0] if matches else None
 
@@ -44,10 +48,28 @@ _ASKS_WHAT = re.compile(
 )
 
 
-def _lead_for(question: str, lead: str) -> str:
-    """The lead without its yes/no verdict when the question asks what, how or why."""
+# A verdict is right for the question the entry was written for. A negated or leading
+# question flips what "Ja" means ("Sind wir nicht zu klein für einen MSP?", "pointless for
+# us, right?"), and a loosely matched one may ask the opposite ("Kommt ein Ausfall aus
+# heiterem Himmel?" matched to "Kündigt sich ein Ausfall an?"): the lead then opens with its
+# statement, which answers either way.
+_LEADING = re.compile(
+    r"\b(?:nicht(?!\s+nur\b)|kein\w*|nie|niemals|nichts|ohne|sinnlos\w*|überflüssig\w*|"
+    r"unnötig\w*|zwecklos\w*|übertrieben\w*|not(?!\s+only\b)|no|never|nothing|without|"
+    r"pointless|useless|unnecessary|overkill)\b|n't\b|"
+    r"(?:\b(?:oder|right|stimmt(?:'?s)?|gell|ne|correct|isn't it)|,\s*nicht)\s*\?+\s*$",
+    re.IGNORECASE,
+)
+# the learned ranking's probability above which the match is the entry's own question
+SURE_VERDICT = 0.35
+
+
+def _lead_for(question: str, lead: str, match: CuratedMatch | None = None) -> str:
+    """The lead without its yes/no verdict unless the question is the plain yes/no question
+    the entry answers."""
     asked = asked_part(question)
-    if not _ASKS_WHAT.search(asked):
+    unsure = match is not None and match.probability < SURE_VERDICT and not match.agreed
+    if not (_ASKS_WHAT.search(asked) or _LEADING.search(asked) or unsure):
         return lead
     rest = _VERDICT.sub("", lead, count=1)
     if rest == lead or not rest:
@@ -56,9 +78,14 @@ def _lead_for(question: str, lead: str) -> str:
 
 
 def answer_entry(
-    ctx: AnswerContext, entry: CuratedAnswer, *, more: bool = True, trace: dict | None = None
+    ctx: AnswerContext,
+    entry: CuratedAnswer,
+    *,
+    more: bool = True,
+    trace: dict | None = None,
+    match: CuratedMatch | None = None,
 ) -> Draft | None:
-    texts = [_lead_for(ctx.message, getattr(entry.lead, ctx.language))]
+    texts = [_lead_for(ctx.message, getattr(entry.lead, ctx.language), match)]
     if more:
         texts += [getattr(m, ctx.language) for m in entry.more]
     values = ctx.bot.placeholders(ctx.language)
@@ -66,6 +93,8 @@ def answer_entry(
     if not sentences:
         return None
     follow_up = list(getattr(entry.follow_ups, ctx.language))
+    if entry.kind == "gap":
+        return _gap(ctx, entry, sentences, follow_up, trace)
     return Draft(
         module="curated",
         outcome="answer",
@@ -76,8 +105,28 @@ def answer_entry(
     )
 
 
+def _gap(
+    ctx: AnswerContext,
+    entry: CuratedAnswer,
+    sentences: list[str],
+    follow_up: list[str],
+    trace: dict | None,
+) -> Draft:
+    """A known gap: what the documents do not give, named as asked, what they say nearest,
+    and the contact offer, as the uncovered module answers."""
+    offer = ctx.templates.contact_offer.format(contact=contact(ctx))
+    return Draft(
+        module="uncovered",
+        outcome="uncovered",
+        pieces=[" ".join([*sentences, offer])],
+        follow_up=follow_up or list(ctx.templates.follow_up_uncovered),
+        context={"module": "uncovered", "entry": entry.id, "question": ctx.message},
+        trace={"entry": entry.id, "gap": True, **(trace or {})},
+    )
+
+
 def answer(ctx: AnswerContext) -> Draft | None:
     match = best_match(ctx)
     if match is None or not match.accepted():
         return None
-    return answer_entry(ctx, match.entry, trace={"match": match.to_json()})
+    return answer_entry(ctx, match.entry, trace={"match": match.to_json()}, match=match)

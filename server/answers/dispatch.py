@@ -60,6 +60,8 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
     vom Umsatz …?" by the 62 % who outsource. Any other German question answered by document
     sentences (or by a doubtful curated match) must find most of its nouns named there. A
     refusal is noted in ``ctx.subject_missing``."""
+    if draft.outcome == "uncovered":
+        return True  # a known gap: its lead names what the documents do not give
     unit = _rate_unit(ctx.message)
     figure = _asks_for_figure(ctx.message)
     if not figure:
@@ -359,7 +361,10 @@ def _curated_for_question(ctx: AnswerContext, question_alone: bool = True) -> Dr
     if match is None or not match.accepted():
         return None
     draft = curated.answer_entry(
-        ctx, match.entry, trace={"match": match.to_json(), "matched": "the question"}
+        ctx,
+        match.entry,
+        trace={"match": match.to_json(), "matched": "the question"},
+        match=match,
     )
     if draft is not None and _states_what_is_asked(ctx, draft):
         return draft
@@ -405,10 +410,12 @@ def _doubtful_curated(ctx: AnswerContext) -> Draft | None:
     match = curated.best_match(ctx)
     if match is None or match.accepted() or match.probability < DOUBTFUL_FLOOR:
         return None
+    if match.entry.kind == "gap":
+        return None  # a doubtful "not covered" would refuse what the passages may answer
     if not _lenient_subject(ctx).named_by_nouns:
         return None  # nothing it must name, so nothing to check a doubtful match against
     draft = curated.answer_entry(
-        ctx, match.entry, trace={"match": match.to_json(), "matched": "doubtful"}
+        ctx, match.entry, trace={"match": match.to_json(), "matched": "doubtful"}, match=match
     )
     if draft is None:
         return None

@@ -57,7 +57,7 @@ def answer(ctx: AnswerContext) -> Draft | None:
     match = curated.best_match(ctx, combined)
     if match is not None and match.accepted() and match.entry.id != previous.get("entry"):
         draft = curated.answer_entry(
-            ctx, match.entry, trace={"followup": combined, "match": match.to_json()}
+            ctx, match.entry, trace={"followup": combined, "match": match.to_json()}, match=match
         )
         if draft is not None:
             return draft

@@ -183,6 +183,7 @@ class CaseRecord:
     slots_wrong: dict[str, Any] = field(default_factory=dict)
     asked_known: list[str] = field(default_factory=list)
     module: str | None = None  # the kind of answer given (from the trace, when asked for)
+    gap: bool = False  # "not covered" from a curated gap entry
 
     @property
     def outcome_ok(self) -> bool:
@@ -236,6 +237,7 @@ def _score(
     trace = getattr(response, "trace", None) or {}
     return CaseRecord(
         module=trace.get("module"),
+        gap=bool(trace.get("gap")),
         id=ident,
         q=message,
         expected=expected,
@@ -374,10 +376,14 @@ class ChatReport:
         if not any(r.module for r in records):
             return {}
         false = [r for r in served if r.expected != "answer" or r.answer_hit is False]
+        gaps = [r for r in records if r.gap]
         return {
             "curated_served": len(served),
             "curated_false_match": len(false),
             "curated_false_match_rate": self._share(r in false for r in served),
+            # a gap entry's "not covered" given to a question that is not a gap
+            "gap_served": len(gaps),
+            "gap_false_match": sum(r.expected != "uncovered" for r in gaps),
         }
 
     def metrics(self) -> dict[str, Any]:
