@@ -46,6 +46,7 @@ _PLACEHOLDERS: dict[str, set[str]] = {
     "clarify": set(),
     "why_intro": {"task"},
     "policy_documents": set(),
+    "contact_known": set(),
     "passage_more": set(),
     "refuse_internals": {"topics"},
     "urgent": {"topics"},
@@ -107,6 +108,7 @@ class AnswerTemplates(BaseModel):
     clarify: str = Field(min_length=1)
     why_intro: str = Field(min_length=1)
     policy_documents: str = Field(min_length=1)
+    contact_known: str = Field(min_length=1)
     passage_more: str = Field(min_length=1)
     follow_up_uncovered: list[str] = Field(min_length=1)
     refuse_internals: str = Field(min_length=1)

@@ -115,7 +115,8 @@ def test_everyday_words_of_support_do_not_turn_a_question_into_a_support_request
 def test_a_question_the_documents_do_not_cover_says_so_and_offers_contact(
     client: Any, settings: Any
 ) -> None:
-    body = _chat(client, "Was kostet eine Cyberversicherung für 30 Mitarbeiter?")
+    # (no known-gap entry names it: the general "not covered" answer)
+    body = _chat(client, "Was kostet eine Firewall-Appliance für 30 Mitarbeiter?")
     assert body["outcome"] == "uncovered"
     assert "nichts Konkretes" in body["answer"]
     assert "Kontaktformular" in body["answer"]
@@ -247,6 +248,19 @@ def test_asking_whether_a_person_answers_gets_what_the_advisor_is(client: Any) -
     body = _chat(client, "Schreibe ich hier mit einem echten Berater oder mit einer Maschine?")
     assert body["outcome"] == "policy"
     assert "kein Mensch" in body["answer"]
+    # which model runs it asks the same, not what the chat stores
+    body = _chat(client, "Welches KI-Modell steckt eigentlich hinter dem Chat?")
+    assert body["outcome"] == "policy"
+    assert "kein Mensch" in body["answer"]
+
+
+def test_a_contact_request_with_company_facts_does_not_ask_for_them(client: Any) -> None:
+    body = _chat(client, "Können Sie mir ein Angebot für unsere 25 Arbeitsplätze schicken?")
+    assert body["outcome"] == "policy"
+    assert "beschreiben" not in body["answer"], "the company was described already"
+    assert "erste Einschätzung" in body["answer"] and "Kontaktformular" in body["answer"]
+    bare = _chat(client, "Kann mich jemand von Ihnen anrufen?")
+    assert "beschreiben" in bare["answer"], "without facts it asks for them"
 
 
 def test_how_often_to_review_the_split_is_answered_not_tabled(client: Any) -> None:
@@ -259,6 +273,8 @@ def test_hands_on_help_is_support_even_near_a_curated_answer(client: Any) -> Non
     for message in (
         "Wo klicke ich, um im Microsoft-365-Portal ein neues Postfach anzulegen?",
         "Das Update auf dem Laptop hängt seit einer Stunde bei 80 % fest, was soll ich tun?",
+        # settings in a product, whichever label the router gives the product names
+        "Welche Einstellungen brauche ich in Veeam für ein inkrementelles Backup aufs NAS?",
     ):
         body = _chat(client, message)
         assert body["outcome"] == "decline" and body["citations"] == [], body["answer"]

@@ -413,6 +413,8 @@ def test_recommendation_focus(message: str, has_profile: bool, focus: list[str])
         "Unser E-Mail-Server ist seit heute morgen down",
         "Wir wurden gehackt, alle Daten sind verschlüsselt",
         "Our network is down right now",
+        "Our file server just got encrypted by ransomware. What do I do right now?",
+        "Unser Exchange nimmt seit heute früh keine Mails mehr an. Was muss ich umstellen?",
     ],
 )
 def test_an_outage_now_is_pointed_to_support(message: str) -> None:

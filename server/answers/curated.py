@@ -10,7 +10,7 @@ from server.answers.subject import asked_part
 from server.curated import CuratedAnswer
 from server.curated_match import CuratedMatch
 
-__all__ = ["answer", "answer_entry", "best_match"]
+__all__ = ["answer", "answer_entry", "best_match", "without_verdict"]
 
 
 # what the curated path serves; policy entries are chosen by the policy module's topic
@@ -64,6 +64,14 @@ _LEADING = re.compile(
 SURE_VERDICT = 0.35
 
 
+def without_verdict(lead: str) -> str:
+    """``lead`` without an opening yes/no verdict ("Ja: …", "Oft nicht: …")."""
+    rest = _VERDICT.sub("", lead, count=1)
+    if rest == lead or not rest:
+        return lead
+    return rest[0].upper() + rest[1:]
+
+
 def _lead_for(question: str, lead: str, match: CuratedMatch | None = None) -> str:
     """The lead without its yes/no verdict unless the question is the plain yes/no question
     the entry answers."""
@@ -71,10 +79,7 @@ def _lead_for(question: str, lead: str, match: CuratedMatch | None = None) -> st
     unsure = match is not None and match.probability < SURE_VERDICT and not match.agreed
     if not (_ASKS_WHAT.search(asked) or _LEADING.search(asked) or unsure):
         return lead
-    rest = _VERDICT.sub("", lead, count=1)
-    if rest == lead or not rest:
-        return lead
-    return rest[0].upper() + rest[1:]
+    return without_verdict(lead)
 
 
 def answer_entry(

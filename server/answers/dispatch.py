@@ -270,7 +270,12 @@ _HANDS_ON = re.compile(
     r"(?:hängt|haengt|steckt) (?:\w+ ){0,4}(?:fest|bei \d+)|bleibt (?:\w+ ){0,3}hängen|"
     r"is stuck|got stuck|hangs at|frozen at|"
     r"where do i click|how do i (?:set up|configure|install|reset|add|create|unlock|connect)|"
-    r"error message|keeps crashing|won't (?:start|print|connect))",
+    r"error message|keeps crashing|won't (?:start|print|connect)|"
+    # settings in a product: "Welche Einstellungen brauche ich in Veeam …?", "Was muss ich im
+    # Admin Center umstellen?"
+    r"welche einstellungen (?:brauche|muss|sollte|soll) ich|"
+    r"was muss ich (?:\w+ ){0,4}(?:umstellen|einstellen|ändern|aendern|konfigurieren|anklicken)|"
+    r"which settings do i need|what (?:do|should) i (?:change|configure) in)",
     re.IGNORECASE,
 )
 
@@ -315,6 +320,13 @@ _ABOUT_ADVISOR = re.compile(
     r"speaking|chatting)|are you)\b.{0,80}\b(?:mensch\w*|bot|chatbot|ki|künstlich\w*|"
     r"kuenstlich\w*|automatisiert\w*|maschine|roboter|echte[rn]? (?:person|berater\w*|"
     r"mitarbeiter\w*)|human|real person|an? ai|robot|machine|automated)\b",
+    re.IGNORECASE,
+)
+# "Welches Sprachmodell steckt hinter diesem Chat?" asks the same
+_ABOUT_MODEL = re.compile(
+    r"\b(?:welche[sr]?|was für ein|which|what)\s+(?:\w+\s+){0,2}?(?:sprachmodell|ki-modell|"
+    r"modell|language model|ai model|model|llm)\b.{0,60}\b(?:chat\w*|bot|dahinter|hinter|behind|"
+    r"du|sie|you|dir|ihnen|use|nutz\w*|verwende\w*|steckt)\b",
     re.IGNORECASE,
 )
 
@@ -466,8 +478,9 @@ def choose(ctx: AnswerContext) -> Draft:
         # the rules know off-topic requests (weather, jokes, cooking) the router may doubt
         kind = "support" if label == "support" else "offtopic"
         return _with(decline.answer(ctx, kind), "out-of-scope rule", ctx)  # type: ignore[arg-type]
-    if _ABOUT_ADVISOR.search(ctx.message):
-        draft = policy.answer(ctx, "about")
+    if _ABOUT_ADVISOR.search(ctx.message) or _ABOUT_MODEL.search(ctx.message):
+        # what the advisor is, not what it keeps (the topic's other entry)
+        draft = policy.answer(ctx, "about", prefer="policy-about")
         if draft is not None:
             return _with(draft, "asks what the advisor is", ctx)
     expecting = ctx.state.expecting
@@ -479,7 +492,7 @@ def choose(ctx: AnswerContext) -> Draft:
         draft = followup.answer(ctx)
         if draft is not None:
             return _with(draft, f"follow-up to a {ctx.previous.get('module')} answer", ctx)
-    if label == "support" and _HANDS_ON.search(ctx.message):
+    if (label == "support" or label in POLICIES) and _HANDS_ON.search(ctx.message):
         return _with(decline.answer(ctx, "support"), "router: support, hands-on request", ctx)
     if label in DECLINES or label in POLICIES:
         match = curated.best_match(ctx) if ctx.bot.curated_enabled else None

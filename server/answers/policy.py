@@ -22,13 +22,18 @@ TOPICS = {
 DOCUMENTED_DENSE = 0.7
 
 
-def answer(ctx: AnswerContext, label: str) -> Draft | None:
+def answer(ctx: AnswerContext, label: str, prefer: str | None = None) -> Draft | None:
+    """The policy answer of ``label``'s topic: the entry ``prefer`` when given and present,
+    else the topic's entry that matches the message best."""
     bot = ctx.bot
     topic = TOPICS[label]
     entries = bot.curated.policy_entries(topic)
     if not entries:
         return None
-    if len(entries) > 1:
+    preferred = [e for e in entries if e.id == prefer]
+    if preferred:
+        entries = preferred
+    elif len(entries) > 1:
         ranked = bot.curated.match(
             ctx.message, ctx.vector, kinds=("policy",), k=len(bot.curated.entries)
         )
@@ -37,6 +42,9 @@ def answer(ctx: AnswerContext, label: str) -> Draft | None:
     entry = entries[0]
     values = bot.placeholders(ctx.language)
     texts = [getattr(entry.lead, ctx.language)]
+    if topic == "contact" and ctx.understanding.facts:
+        # "ein Angebot für 25 Arbeitsplätze": not asked again to describe the company
+        texts = [ctx.templates.contact_known]
     trace: dict = {"entry": entry.id}
     documented = None
     if topic in ("legal", "provider", "guarantee"):
@@ -46,7 +54,9 @@ def answer(ctx: AnswerContext, label: str) -> Draft | None:
             trace["documented"] = match.to_json()
     sentences = curated_sentences(ctx, entry, texts, values)
     if documented is not None:
-        extra = curated_sentences(ctx, documented, [getattr(documented.lead, ctx.language)], values)
+        # after "Rechtsberatung kann ich nicht geben", a "Ja:" would read as the legal verdict
+        lead = curated.without_verdict(getattr(documented.lead, ctx.language))
+        extra = curated_sentences(ctx, documented, [lead], values)
         if extra:
             sentences.append(ctx.templates.policy_documents + " " + " ".join(extra))
     else:

@@ -29,6 +29,7 @@ _FIGURE_WORDS = frozenset(
         "leute employees staff ab wann "
         # fillers of casual questions name nothing either
         "sowas sowat sone sonen eigentlich denn halt mal eben ganz gerade bitte kind sort stuff "
+        "grunde prinzip "
         "thing things basically actually",
     )
 )
