@@ -396,6 +396,14 @@ FOCUS_CASES: list[tuple[str, bool, list[str]]] = [
     # a task named in passing: the whole split
     ("Wir haben 30 Mitarbeiter und nutzen Microsoft 365. Was sollten wir auslagern?", False, []),
     ("Wir brauchen 24/7 Support.", False, []),
+    # the split asked in other words: "selbst machen, auslagern oder gemischt?"
+    (
+        "Wir sind 35 Leute ohne IT. Helpdesk und Microsoft 365 – selbst machen, auslagern oder "
+        "gemischt?",
+        False,
+        ["helpdesk", "m365"],
+    ),
+    ("We have 80 PCs. IT security – with our own people or with a provider?", False, ["security"]),
 ]
 
 

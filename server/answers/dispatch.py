@@ -119,6 +119,20 @@ _RATE_UNITS = {
             r"(stundensatz|stundenlohn|(pro|je|per|/) ?(stunde|hour|h\b)|hourly)", re.IGNORECASE
         ),
     ),
+    "day": (
+        re.compile(
+            r"(tagessatz|tagessätze|tagessaetze|\b(pro|je|per) tag\b|per day|a day\b|day rate|"
+            r"daily rate)",
+            re.IGNORECASE,
+        ),
+        re.compile(r"(tagessatz|\b(pro|je|per|/) ?(tag|day)\b|day rate|daily)", re.IGNORECASE),
+    ),
+    "device": (
+        re.compile(
+            r"\b(pro|je|per|/) ?(gerät|geraet|device|handy|smartphone|phone)\b", re.IGNORECASE
+        ),
+        re.compile(r"(gerät|geraet|device)", re.IGNORECASE),
+    ),
     "server": (
         re.compile(r"\b(pro|je|per|/) ?server\b", re.IGNORECASE),
         re.compile(r"server", re.IGNORECASE),
@@ -144,9 +158,16 @@ def _asks_for_figure(question: str) -> bool:
 
 def _rate_unit(question: str) -> tuple[str, re.Pattern[str]] | None:
     for name, (asked, stated) in _RATE_UNITS.items():
+        if name in _PRICED_ONLY and not passage.wants_number(question):
+            continue
         if asked.search(question):
             return name, stated
     return None
+
+
+# "pro Gerät" is a figure's unit in "Was kostet das pro Gerät?", but a billing model in "Wie
+# rechnen Dienstleister ab – pro Gerät oder pro Nutzer?", which the documents answer
+_PRICED_ONLY = frozenset({"device"})
 
 
 def _unanswered_subject(
@@ -324,9 +345,10 @@ _ABOUT_ADVISOR = re.compile(
 )
 # "Welches Sprachmodell steckt hinter diesem Chat?" asks the same
 _ABOUT_MODEL = re.compile(
-    r"\b(?:welche[sr]?|was für ein|which|what)\s+(?:\w+\s+){0,2}?(?:sprachmodell|ki-modell|"
-    r"modell|language model|ai model|model|llm)\b.{0,60}\b(?:chat\w*|bot|dahinter|hinter|behind|"
-    r"du|sie|you|dir|ihnen|use|nutz\w*|verwende\w*|steckt)\b",
+    r"\b(?:sprachmodell|ki-modell|language model|ai model|llm|chatgpt|gpt-?\d?)\b.{0,60}"
+    r"\b(?:chat\w*|bot|dahinter|hinter|behind|du|sie|you|dir|ihnen|steckt|powers|runs)\b|"
+    r"\b(?:welche[sr]?|which|what)\s+(?:\w+\s+)?(?:modell|model)\s+(?:steckt|is behind|"
+    r"runs|powers|bist du|sind sie|are you)\b",
     re.IGNORECASE,
 )
 
