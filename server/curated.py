@@ -128,6 +128,8 @@ def entry_problems(entry: CuratedAnswer, documents: dict[str, str]) -> list[str]
             problems.append(f"quote [{n}] is not verbatim in {quote.doc!r}: {quote.text!r}")
     if entry.kind == "answer" and not entry.quotes:
         problems.append("an answer needs at least one quote")
+    if entry.kind == "gap" and not (entry.quotes and entry.more):
+        problems.append("a gap needs what the documents say nearest: a sentence and its quote")
     used: set[int] = set()
     quoted_numbers = (
         set().union(*(numbers_in(q.text) for q in entry.quotes)) if entry.quotes else set()

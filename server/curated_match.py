@@ -67,8 +67,7 @@ class CuratedMatch:
         return self.lexical_rank == 0 and self.dense_rank == 0
 
     def accepted(self) -> bool:
-        floor = MIN_GAP_PROBABILITY if self.entry.kind == "gap" else MIN_PROBABILITY
-        return self.probability >= floor or self.dense >= MIN_DENSE
+        return self.probability >= _floor(self.entry) or self.dense >= MIN_DENSE
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -79,6 +78,11 @@ class CuratedMatch:
             "fused": round(self.fused, 4),
             "accepted": self.accepted(),
         }
+
+
+def _floor(entry: CuratedAnswer) -> float:
+    """The learned probability from which ``entry`` is served."""
+    return MIN_GAP_PROBABILITY if entry.kind == "gap" else MIN_PROBABILITY
 
 
 def _entry_text(entry: CuratedAnswer) -> str:
@@ -260,9 +264,9 @@ class CuratedIndex:
         if (
             best
             and likeliest is not None
-            and learned[best[0]] < MIN_PROBABILITY
+            and learned[best[0]] < _floor(self.entries[best[0]])
             and dense[best[0]] < MIN_DENSE
-            and learned[likeliest] >= MIN_PROBABILITY
+            and learned[likeliest] >= _floor(self.entries[likeliest])
         ):
             # the similarity rankings can outvote the learned one for an entry it doubts
             # ("was heißt outsourcing im it bereich genau?": the selective-outsourcing entry

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ingest.clean import fold
 from ingest.load import load_folder
+from server.answers import curated as curated_answers
 from server.chat import Chatbot, answer
 from server.curated import CuratedAnswer, entry_problems
 from server.profile import Profile
@@ -66,7 +67,9 @@ def ask(bot: Chatbot, message: str, session_id: str | None, curated: bool) -> di
         }
         for p in bot.retriever.retrieve(message, 5)
     ]
-    trace["candidates"] = [m.to_json() for m in bot.curated.match(message, None, k=3)]
+    trace["candidates"] = [
+        m.to_json() for m in bot.curated.match(message, None, k=3, kinds=curated_answers.SERVED)
+    ]
     if response.recommendation is None:
         # the breakdown of what the profile understood so far gives, even for a fact answer
         profile = Profile.model_validate(response.profile)

@@ -271,6 +271,10 @@ def test_a_contact_request_with_company_facts_does_not_ask_for_them(client: Any)
     assert "erste Einschätzung" in body["answer"] and "Kontaktformular" in body["answer"]
     bare = _chat(client, "Kann mich jemand von Ihnen anrufen?")
     assert "beschreiben" in bare["answer"], "without facts it asks for them"
+    # facts from an earlier turn count too
+    first = _chat(client, "Wir haben 25 Mitarbeiter und 30 PCs.")
+    later = _chat(client, "Kann mich jemand von Ihnen anrufen?", first["session_id"])
+    assert "beschreiben" not in later["answer"] and "erste Einschätzung" in later["answer"]
 
 
 def test_how_often_to_review_the_split_is_answered_not_tabled(client: Any) -> None:
@@ -510,6 +514,26 @@ def test_a_known_gap_names_what_is_missing_and_cites_what_comes_nearest(client: 
     assert "zweistelligen Eurobereich" in lead(price["answer"])
 
 
+def test_a_known_gap_yields_to_policies_and_to_likelier_answers(client: Any) -> None:
+    # a legal question keeps the legal policy, and its "what the documents say" is never a gap
+    legal = _chat(client, "Darf ein MSP die Preise während der Vertragslaufzeit einfach erhöhen?")
+    assert legal["outcome"] == "policy" and "Rechtsberatung" in legal["answer"]
+    assert "die Unterlagen nicht" not in legal["answer"]
+    # the outage entry is likelier than the gap on hourly rates the fusion ranks first
+    hourly = _chat(client, "Was kostet ein IT-Ausfall pro Stunde?")
+    assert "Stundensätze" not in hourly["answer"]
+    assert "80.000 Euro pro Vorfall" in hourly["answer"]
+    # before the advice for a company, the gap loses its contact offer (the advice ends it)
+    both = _chat(
+        client,
+        "Wir haben 40 PCs. Welche Kündigungsfristen sind bei IT-Verträgen üblich, und was "
+        "sollten wir auslagern?",
+    )
+    assert both["answer"].startswith("Übliche Mindestlaufzeiten und Kündigungsfristen")
+    assert "| Aufgabe |" in both["answer"]
+    assert "sprechen Sie gern direkt mit uns" not in both["answer"].split("| Aufgabe |")[0]
+
+
 def test_a_negated_or_leading_question_gets_the_statement_not_the_verdict(client: Any) -> None:
     # "Ja: Selbst Minibetriebe …" answers "Lohnt sich das für Minibetriebe?"; to "Sind wir
     # nicht zu klein?" or "pointless for us, right?" a "Ja"/"Yes" would say the opposite
@@ -520,6 +544,8 @@ def test_a_negated_or_leading_question_gets_the_statement_not_the_verdict(client
     )
     assert plain["answer"].startswith("Ja: Selbst Minibetriebe")
     assert negated["answer"].startswith("Selbst Minibetriebe können")
+    too_small = _chat(client, "Ist ein Minibetrieb zu klein für externe IT?")
+    assert too_small["answer"].startswith("Selbst Minibetriebe können")
     assert leading["answer"].startswith("Even micro-businesses can benefit")
     _markers_match(negated)
 
@@ -545,3 +571,22 @@ def test_a_doubtful_curated_match_answers_only_what_it_names(
     )
     assert other.outcome == "uncovered" and other.trace is not None
     assert other.trace["module"] != "curated"
+
+
+@pytest.mark.parametrize(
+    ("message", "figure"),
+    [
+        ("Was kostet das MDM pro Gerät im Monat?", True),
+        ("Wie rechnen Dienstleister ab – pro Gerät oder pro Nutzer?", False),
+        ("What day rate do IT consultants usually charge for project work?", True),
+        ("Wie oft pro Tag sollte ein Backup laufen?", False),
+        ("Do we need IT support 24 hours a day?", False),
+        ("What does the MSP take charge of and what stays with us?", False),
+    ],
+)
+def test_a_rate_unit_makes_a_figure_question_only_where_a_price_is_asked(
+    message: str, figure: bool
+) -> None:
+    from server.answers.dispatch import _asks_for_figure
+
+    assert _asks_for_figure(message) is figure

@@ -33,8 +33,10 @@ def best_match(ctx: AnswerContext, query: str | None = None) -> CuratedMatch | N
 # A lead's verdict answers a yes/no question; "Was versteht man unter selektivem
 # Outsourcing?" is not answered "Ja: Beim selektiven Outsourcing …".
 _VERDICT = re.compile(
-    r"^(?:(?:oft|häufig|meist|meistens|in der regel|grundsätzlich|often|usually|mostly|"
-    r"generally|in principle)\s+)?(?:ja|nein|yes|no)\s*[:,–-]\s*",
+    r"^(?:(?:oft|häufig|meist|meistens|in der regel|grundsätzlich|im prinzip|often|usually|"
+    r"mostly|generally|in principle)\s+)?(?:ja|nein|yes|no|nicht|not)"
+    r"(?:,\s*(?:oft|häufig|meist|nicht automatisch|often|usually|not automatically))?"
+    r"\s*[:,–-]\s*",
     re.IGNORECASE,
 )
 _ASKS_WHAT = re.compile(
@@ -56,7 +58,8 @@ _ASKS_WHAT = re.compile(
 _LEADING = re.compile(
     r"\b(?:nicht(?!\s+nur\b)|kein\w*|nie|niemals|nichts|ohne|sinnlos\w*|überflüssig\w*|"
     r"unnötig\w*|zwecklos\w*|übertrieben\w*|not(?!\s+only\b)|no|never|nothing|without|"
-    r"pointless|useless|unnecessary|overkill)\b|n't\b|"
+    r"pointless|useless|unnecessary|overkill|zu klein|too small|aus heiterem himmel|"
+    r"ohne vorwarnung|out of the blue)\b|n't\b|"
     r"(?:\b(?:oder|right|stimmt(?:'?s)?|gell|ne|correct|isn't it)|,\s*nicht)\s*\?+\s*$",
     re.IGNORECASE,
 )
@@ -133,5 +136,11 @@ def _gap(
 def answer(ctx: AnswerContext) -> Draft | None:
     match = best_match(ctx)
     if match is None or not match.accepted():
+        return None
+    if match.entry.kind == "gap" and any(
+        m.probability > match.probability for m in ctx.curated_matches or [] if m is not match
+    ):
+        # "Was kostet ein IT-Ausfall pro Stunde?": the outage entry is likelier than the gap
+        # on hourly rates that the fusion ranked first; "not covered" needs the gap to be sure
         return None
     return answer_entry(ctx, match.entry, trace={"match": match.to_json()}, match=match)

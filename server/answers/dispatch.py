@@ -25,6 +25,7 @@ from server.answers import (
     uncovered,
 )
 from server.answers.base import AnswerContext, Draft
+from server.answers.common import contact
 from server.answers.subject import Subject, asked_part, subject_of
 from server.compose import CitationRegistry
 
@@ -59,8 +60,9 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
     Firewall?" is not answered by the managed service price per user, nor "Wie viel Prozent
     vom Umsatz …?" by the 62 % who outsource. Any other German question answered by document
     sentences (or by a doubtful curated match) must find most of its nouns named there. A
-    refusal is noted in ``ctx.subject_missing``."""
-    if draft.outcome == "uncovered":
+    refusal is noted in ``ctx.subject_missing``. A known gap passes: it says by name what
+    the documents do not give."""
+    if draft.trace.get("gap"):
         return True  # a known gap: its lead names what the documents do not give
     unit = _rate_unit(ctx.message)
     figure = _asks_for_figure(ctx.message)
@@ -121,16 +123,17 @@ _RATE_UNITS = {
     ),
     "day": (
         re.compile(
-            r"(tagessatz|tagessätze|tagessaetze|\b(pro|je|per) tag\b|per day|a day\b|day rate|"
+            r"(tagessatz|tagessätze|tagessaetze|\b(pro|je|per) tag\b|per day|day rate|"
             r"daily rate)",
             re.IGNORECASE,
         ),
-        re.compile(r"(tagessatz|\b(pro|je|per|/) ?(tag|day)\b|day rate|daily)", re.IGNORECASE),
+        re.compile(
+            r"(tagessatz|\b(pro|je|per|/|am) ?(tag|day)\b|day rate|daily|täglich|taeglich)",
+            re.IGNORECASE,
+        ),
     ),
     "device": (
-        re.compile(
-            r"\b(pro|je|per|/) ?(gerät|geraet|device|handy|smartphone|phone)\b", re.IGNORECASE
-        ),
+        re.compile(r"\b(pro|je|per|/) ?(gerät|geraet|device|handy|smartphone)\b", re.IGNORECASE),
         re.compile(r"(gerät|geraet|device)", re.IGNORECASE),
     ),
     "server": (
@@ -156,6 +159,12 @@ def _asks_for_figure(question: str) -> bool:
     return passage.wants_number(question) or _rate_unit(question) is not None
 
 
+# "pro Gerät" is a figure's unit in "Was kostet das pro Gerät?", but a billing model in "Wie
+# rechnen Dienstleister ab – pro Gerät oder pro Nutzer?"; "pro Tag" a rate in "Was kostet ein
+# Berater pro Tag?", a frequency in "Wie oft pro Tag sollte ein Backup laufen?"
+_PRICED_ONLY = frozenset({"device", "day"})
+
+
 def _rate_unit(question: str) -> tuple[str, re.Pattern[str]] | None:
     for name, (asked, stated) in _RATE_UNITS.items():
         if name in _PRICED_ONLY and not passage.wants_number(question):
@@ -163,11 +172,6 @@ def _rate_unit(question: str) -> tuple[str, re.Pattern[str]] | None:
         if asked.search(question):
             return name, stated
     return None
-
-
-# "pro Gerät" is a figure's unit in "Was kostet das pro Gerät?", but a billing model in "Wie
-# rechnen Dienstleister ab – pro Gerät oder pro Nutzer?", which the documents answer
-_PRICED_ONLY = frozenset({"device"})
 
 
 def _unanswered_subject(
@@ -294,9 +298,11 @@ _HANDS_ON = re.compile(
     r"error message|keeps crashing|won't (?:start|print|connect)|"
     # settings in a product: "Welche Einstellungen brauche ich in Veeam …?", "Was muss ich im
     # Admin Center umstellen?"
-    r"welche einstellungen (?:brauche|muss|sollte|soll) ich|"
-    r"was muss ich (?:\w+ ){0,4}(?:umstellen|einstellen|ändern|aendern|konfigurieren|anklicken)|"
-    r"which settings do i need|what (?:do|should) i (?:change|configure) in)",
+    r"welche einstellungen (?:brauche|muss|sollte|soll) ich (?:in|im|bei|für) (?!(?:dem |den )?"
+    r"vertrag)|"
+    r"was muss ich (?:im |in |bei )(?!(?:dem |den )?(?:vertrag|chat|gespräch))(?:\w+ ){1,3}"
+    r"(?:umstellen|einstellen|konfigurieren|anklicken)|"
+    r"which settings do i need in|what (?:do|should) i (?:change|configure) in (?!the contract))",
     re.IGNORECASE,
 )
 
@@ -345,10 +351,10 @@ _ABOUT_ADVISOR = re.compile(
 )
 # "Welches Sprachmodell steckt hinter diesem Chat?" asks the same
 _ABOUT_MODEL = re.compile(
-    r"\b(?:sprachmodell|ki-modell|language model|ai model|llm|chatgpt|gpt-?\d?)\b.{0,60}"
-    r"\b(?:chat\w*|bot|dahinter|hinter|behind|du|sie|you|dir|ihnen|steckt|powers|runs)\b|"
-    r"\b(?:welche[sr]?|which|what)\s+(?:\w+\s+)?(?:modell|model)\s+(?:steckt|is behind|"
-    r"runs|powers|bist du|sind sie|are you)\b",
+    r"\b(?:welche[sr]?|was für ein|which|what)\s+(?:\w+\s+)?(?:sprachmodell|ki-modell|modell|"
+    r"language model|ai model|model|llm)\s+(?:steckt (?:\w+ )?hinter (?:dem|diesem|dir|ihnen)|"
+    r"(?:is )?behind (?:this|the|you)|(?:bist du|sind sie|are you)|(?:do you|nutzt du|nutzen sie|"
+    r"verwendest du|verwenden sie) ?(?:use|nutzen|verwenden)?\b)",
     re.IGNORECASE,
 )
 
@@ -406,11 +412,19 @@ def _curated_for_question(ctx: AnswerContext, question_alone: bool = True) -> Dr
     return None
 
 
-def _answer_then_advice(first: Draft, advice: Draft) -> Draft:
+def _answer_then_advice(first: Draft, advice: Draft, offer: str = "") -> Draft:
     """The answer to the question, then the recommendation (which keeps its follow-ups, the
-    question it asks and what the next turn may refer to)."""
-    advice.pieces = itertools.chain(list(first.pieces), ["\n\n"], advice.pieces)
-    advice.trace = {**advice.trace, "answered_first": first.trace.get("entry")}
+    question it asks and what the next turn may refer to). A known gap's contact ``offer``
+    would stand in the middle: it goes."""
+    pieces = list(first.pieces)
+    if first.trace.get("gap") and offer:
+        pieces = [str(p).replace(offer, "").rstrip() for p in pieces]
+    advice.pieces = itertools.chain(pieces, ["\n\n"], advice.pieces)
+    advice.trace = {
+        **advice.trace,
+        "answered_first": first.trace.get("entry"),
+        **({"answered_first_gap": True} if first.trace.get("gap") else {}),
+    }
     return advice
 
 
@@ -514,12 +528,14 @@ def choose(ctx: AnswerContext) -> Draft:
         draft = followup.answer(ctx)
         if draft is not None:
             return _with(draft, f"follow-up to a {ctx.previous.get('module')} answer", ctx)
-    if (label == "support" or label in POLICIES) and _HANDS_ON.search(ctx.message):
-        return _with(decline.answer(ctx, "support"), "router: support, hands-on request", ctx)
+    if label in ("support", "provider") and _HANDS_ON.search(ctx.message):
+        # product names ("Veeam", "Synology") read as provider names to the router
+        return _with(decline.answer(ctx, "support"), f"router: {label}, hands-on request", ctx)
     if label in DECLINES or label in POLICIES:
         match = curated.best_match(ctx) if ctx.bot.curated_enabled else None
         strong = (
             match is not None
+            and match.entry.kind == "answer"  # a gap does not outweigh the legal policy
             and match.probability >= STRONG_CURATED
             and route.confidence < SURE_ROUTER
         )
@@ -574,7 +590,9 @@ def choose(ctx: AnswerContext) -> Draft:
             draft = recommendation.answer(ctx)
             if first is not None:
                 return _with(
-                    _answer_then_advice(first, draft),
+                    _answer_then_advice(
+                        first, draft, ctx.templates.contact_offer.format(contact=contact(ctx))
+                    ),
                     "the visitor's own company; a curated answer to the question first",
                     ctx,
                 )

@@ -33,7 +33,7 @@ MAX_NEAREST_WORDS = 45  # a "closest statement" is one sentence, not a section
 _NUMBER_QUESTION = re.compile(
     r"\b(wie ?viele?|wieviel|wie hoch|wie teuer|was kostet|was kosten|how (?:much|many)|"
     r"what (?:does|do|would|will|might|could) .* cost|was (?:würde|wuerde|wurde|wird) .* kosten|"
-    r"what (?:\w+ )?(?:do|does|would|will) .* charge|how much .* charge|"
+    r"what (?:\w+ ){0,2}(?:do|does|would|will) .* charges? (?:for|per)|how much .* charges?|"
     r"was verdient|wie viel verdient|how much does .* (?:earn|make)|what does .* earn|"
     r"welche[nr]? anteil|wie viel prozent|what percentage|what share|"
     r"ab wann|ab wie vielen|wie lange|how long|"

@@ -42,14 +42,19 @@ def answer(ctx: AnswerContext, label: str, prefer: str | None = None) -> Draft |
     entry = entries[0]
     values = bot.placeholders(ctx.language)
     texts = [getattr(entry.lead, ctx.language)]
-    if topic == "contact" and ctx.understanding.facts:
+    if topic == "contact" and (ctx.understanding.facts or ctx.state.profile):
         # "ein Angebot für 25 Arbeitsplätze": not asked again to describe the company
         texts = [ctx.templates.contact_known]
     trace: dict = {"entry": entry.id}
     documented = None
     if topic in ("legal", "provider", "guarantee"):
         match = curated.best_match(ctx)
-        if match is not None and match.accepted() and match.dense >= DOCUMENTED_DENSE:
+        if (
+            match is not None
+            and match.entry.kind == "answer"  # "the documents do not say" documents nothing
+            and match.accepted()
+            and match.dense >= DOCUMENTED_DENSE
+        ):
             documented = match.entry
             trace["documented"] = match.to_json()
     sentences = curated_sentences(ctx, entry, texts, values)
