@@ -11,7 +11,7 @@ from server.curated import CuratedAnswer
 from server.prompts import AnswerTemplates
 from server.settings import Settings
 
-__all__ = ["cite_quote", "contact", "contact_text", "curated_sentences", "fill"]
+__all__ = ["cite_quote", "contact", "contact_offer", "contact_text", "curated_sentences", "fill"]
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
 _AFTER_MARKER = re.compile(r"(?<=\])\s+")
@@ -20,6 +20,11 @@ _AFTER_MARKER = re.compile(r"(?<=\])\s+")
 def contact(ctx: AnswerContext) -> str:
     """How to reach a person, in the answer's language."""
     return contact_text(ctx.bot.settings, ctx.templates)
+
+
+def contact_offer(ctx: AnswerContext) -> str:
+    """The sentence that ends a policy, "not covered" or known-gap answer."""
+    return ctx.templates.contact_offer.format(contact=contact(ctx))
 
 
 def contact_text(settings: Settings, templates: AnswerTemplates) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from server.answers.base import AnswerContext, Draft
-from server.answers.common import contact, curated_sentences
+from server.answers.common import contact_offer, curated_sentences
 from server.answers.subject import asked_part
 from server.curated import CuratedAnswer
 from server.curated_match import CuratedMatch
@@ -122,7 +122,7 @@ def _gap(
 ) -> Draft:
     """A known gap: what the documents do not give, named as asked, what they say nearest,
     and the contact offer, as the uncovered module answers."""
-    offer = ctx.templates.contact_offer.format(contact=contact(ctx))
+    offer = contact_offer(ctx)
     return Draft(
         module="uncovered",
         outcome="uncovered",

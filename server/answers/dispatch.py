@@ -25,7 +25,7 @@ from server.answers import (
     uncovered,
 )
 from server.answers.base import AnswerContext, Draft
-from server.answers.common import contact
+from server.answers.common import contact_offer
 from server.answers.subject import Subject, asked_part, subject_of
 from server.compose import CitationRegistry
 
@@ -590,9 +590,7 @@ def choose(ctx: AnswerContext) -> Draft:
             draft = recommendation.answer(ctx)
             if first is not None:
                 return _with(
-                    _answer_then_advice(
-                        first, draft, ctx.templates.contact_offer.format(contact=contact(ctx))
-                    ),
+                    _answer_then_advice(first, draft, contact_offer(ctx)),
                     "the visitor's own company; a curated answer to the question first",
                     ctx,
                 )

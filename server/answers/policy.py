@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from server.answers import curated
 from server.answers.base import AnswerContext, Draft
-from server.answers.common import contact, curated_sentences
+from server.answers.common import contact_offer, curated_sentences
 
 __all__ = ["TOPICS", "answer"]
 
@@ -69,7 +69,7 @@ def answer(ctx: AnswerContext, label: str, prefer: str | None = None) -> Draft |
             ctx, entry, [getattr(m, ctx.language) for m in entry.more], values
         )
     if entry.contact:
-        sentences.append(ctx.templates.contact_offer.format(contact=contact(ctx)))
+        sentences.append(contact_offer(ctx))
     return Draft(
         module="policy",
         outcome="policy",

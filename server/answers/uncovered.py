@@ -6,7 +6,7 @@ from __future__ import annotations
 from ingest.clean import fold
 from server.answers import passage
 from server.answers.base import AnswerContext, Draft
-from server.answers.common import contact
+from server.answers.common import contact_offer
 
 __all__ = ["answer"]
 
@@ -17,7 +17,7 @@ def answer(ctx: AnswerContext, trace: dict | None = None) -> Draft:
     nearest = passage.nearest(ctx)
     if nearest:
         parts.append(t.uncovered_nearest.format(sentence=nearest))
-    parts.append(t.contact_offer.format(contact=contact(ctx)))
+    parts.append(contact_offer(ctx))
     text = " ".join(parts)
     if nearest and ctx.english and t.translated_note:
         text += f"\n\n{t.translated_note}"
