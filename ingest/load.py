@@ -30,6 +30,9 @@ class SourceDocument:
     text: str
     path: Path
     content_hash: str
+    # an English rendering of the title (front matter `title_en`), marked as a translation
+    # where it is shown: the advisor names its sources in the visitor's language
+    title_en: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ def read_document(path: Path) -> SourceDocument:
         text=text,
         path=path,
         content_hash=digest,
+        title_en=str(meta.get("title_en") or ""),
     )
 
 

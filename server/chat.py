@@ -111,6 +111,7 @@ class Chatbot:
     sentence_table: SentenceTable
     sentence_index: SentenceIndex
     titles: dict[str, str] = field(default_factory=dict)
+    titles_en: dict[str, str] = field(default_factory=dict)  # translated, where given
     curated_enabled: bool = True
     # the app's metrics (None in advisor eval) and LLM mode's daily token budget
     metrics: AdvisorMetrics | None = None
@@ -131,8 +132,9 @@ class Chatbot:
         """Values for ``{contact}``, ``{sources}``, ``{retention_days}`` in policy answers."""
         from server.answers.common import contact_text
 
+        titles = self.titles if language == "de" else {**self.titles, **self.titles_en}
         sources = "; ".join(
-            f"„{t}“" if language == "de" else f'"{t}"' for t in self.titles.values()
+            f"„{t}“" if language == "de" else f'"{t}"' for t in titles.values()
         )
         return {
             "contact": contact_text(self.settings, self.prompts.for_language(language)),
@@ -200,6 +202,7 @@ def open_chatbot(
         table,
         sentence_index,
         titles={d.doc_id: d.title for d in documents},
+        titles_en={d.doc_id: d.title_en for d in documents if d.title_en},
         curated_enabled=settings.curated_answers,
         metrics=metrics,
         llm_budget=llm.open_budget(settings),

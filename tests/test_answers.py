@@ -262,6 +262,12 @@ def test_asking_whether_a_person_answers_gets_what_the_advisor_is(client: Any) -
     body = _chat(client, "Which pricing model is common for managed IT services?")
     assert body["outcome"] == "answer"
     assert "managed service model" in body["answer"]
+    # an English visitor reads the sources' titles in English, marked as translated
+    body = _chat(client, "Am I chatting with a machine? What do you base your answers on?")
+    assert body["outcome"] == "policy"
+    assert "(titles translated)" in body["answer"]
+    assert "Internal and external IT services" in body["answer"]
+    assert "Interne und externe IT-Services" not in body["answer"]
 
 
 def test_a_contact_request_with_company_facts_does_not_ask_for_them(client: Any) -> None:
@@ -590,3 +596,17 @@ def test_a_rate_unit_makes_a_figure_question_only_where_a_price_is_asked(
     from server.answers.dispatch import _asks_for_figure
 
     assert _asks_for_figure(message) is figure
+
+
+def test_a_sure_entry_answers_a_figure_question_that_words_its_subject_differently(
+    client: Any,
+) -> None:
+    # "Mittelständlern" is not "Mittelstand" word for word; an entry the learned ranking is
+    # sure of may leave out one subject word the documents use elsewhere
+    hours = _chat(client, "Wie viel Aufwand bedeutet das Patchen für Mittelständlern pro Woche?")
+    assert hours["outcome"] == "answer"
+    assert fact_hit(["5–8 Stunden"], lead(hours["answer"]))
+    # a thing the documents never name still gets "not covered", not a neighbouring figure
+    ransomware = _chat(client, "wie viele mittelständler hatten schon einen ransomware-angriff?")
+    assert ransomware["outcome"] == "uncovered"
+    assert "62" not in lead(ransomware["answer"])

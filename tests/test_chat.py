@@ -352,6 +352,21 @@ def test_every_rule_quote_is_found_in_a_retrieved_passage(client: Any) -> None:
 
 
 @pytest.mark.integration
+def test_every_curated_quote_is_found_in_a_passage(client: Any) -> None:
+    """A curated sentence whose quote no passage holds is dropped from its answer, so every
+    quote must be findable: "(z. B. in einer Auftragsflaute)" once ended a chunk after "z."
+    and the lead of the entry on scaling down was silently left out."""
+    bot = client.app.state.chatbot
+    missing = [
+        f"{entry.id}[{n}]"
+        for entry in bot.curated.entries
+        for n, quote in enumerate(entry.quotes, 1)
+        if bot.find_quote(quote.text) is None
+    ]
+    assert missing == []
+
+
+@pytest.mark.integration
 def test_cost_question_after_a_profile_gets_the_cited_cost_comparison(client: Any) -> None:
     first = chat(client, "Wir haben 50 PCs, 60 Mitarbeiter, keine eigene IT, aber einen Key-User")
     body = chat(client, "Was würde uns das kosten?", first["session_id"])

@@ -201,3 +201,30 @@ def test_the_shipped_entries_load_and_every_sentence_is_covered() -> None:
     assert len(rows) > 500
     missing = [r.id for r in rows if not r.covered]
     assert missing == [], f"sentences neither quoted nor marked not answerable: {missing}"
+
+
+def test_a_sibling_entry_joins_only_when_both_rankings_put_it_next() -> None:
+    from server.answers.curated import _sibling
+    from server.curated_match import CuratedMatch
+
+    answers = load_answers(KNOWLEDGE / "answers", KNOWLEDGE)
+    risks, pitfalls, gap = (
+        answers.by_id("w2-risiken-outsourcing"),
+        answers.by_id("w4-risiken"),
+        next(e for e in answers.entries if e.kind == "gap"),
+    )
+    assert risks is not None and pitfalls is not None
+
+    def match(entry: Any, p: float, lexical_rank: int, dense_rank: int) -> CuratedMatch:
+        return CuratedMatch(entry, 1.0, 0.8, p, 0.5, lexical_rank, dense_rank)
+
+    first = match(risks, 0.38, 0, 0)
+    # the whitepaper's risks and the article's pitfalls answer the same question
+    assert _sibling(first, [first, match(pitfalls, 0.11, 1, 1)]) is pitfalls
+    # not when one ranking puts it far down, or the learned one rules it out
+    assert _sibling(first, [first, match(pitfalls, 0.11, 1, 4)]) is None
+    assert _sibling(first, [first, match(pitfalls, 0.01, 1, 1)]) is None
+    # a gap never joins an answer ("not covered" inside an answer would contradict it)
+    assert _sibling(first, [first, match(gap, 0.3, 0, 0)]) is None
+    # an entry resting on the same quotes would say it again
+    assert _sibling(first, [first, match(risks, 0.3, 0, 0)]) is None

@@ -48,6 +48,9 @@ def test_knowledge_loads_with_front_matter() -> None:
     ]
     whitepaper = next(d for d in result.documents if d.doc_id == "whitepaper-it-im-mittelstand")
     assert whitepaper.title.startswith("IT im Mittelstand")
+    # every document names its title in English too, for English visitors
+    assert all(d.title_en for d in result.documents)
+    assert whitepaper.title_en.startswith("IT in mid-sized companies")
     assert whitepaper.source == "002_68035aa42495f944.txt"
 
 
@@ -70,6 +73,21 @@ def test_chunks_follow_headings_and_keep_table_rows_whole() -> None:
     example = next(c for c in chunks if "Beispiel 2" in c.heading)
     assert example.heading.startswith("5. Praxisbeispiele")
     assert example.text.startswith("### Beispiel 2: Migration in die Cloud")
+
+
+def test_a_long_paragraph_is_cut_at_sentence_ends_not_inside_an_abbreviation() -> None:
+    # "(z. B. in einer Auftragsflaute)": "z." before the capital "B." ends no sentence
+    from ingest.split import sentences
+
+    text = (
+        "Skalierung nach unten (z. B. in einer Auftragsflaute) ist intern schwierig. "
+        "Siehe den 2. Abschnitt. Intern vs. Extern bleibt offen."
+    )
+    assert sentences(text) == [
+        "Skalierung nach unten (z. B. in einer Auftragsflaute) ist intern schwierig.",
+        "Siehe den 2. Abschnitt.",
+        "Intern vs. Extern bleibt offen.",
+    ]
 
 
 def test_second_ingest_embeds_nothing(corpus: Path, tmp_path: Path) -> None:
