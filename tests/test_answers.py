@@ -610,3 +610,17 @@ def test_a_sure_entry_answers_a_figure_question_that_words_its_subject_different
     ransomware = _chat(client, "wie viele mittelständler hatten schon einen ransomware-angriff?")
     assert ransomware["outcome"] == "uncovered"
     assert "62" not in lead(ransomware["answer"])
+
+
+def test_billing_options_and_points_in_time_are_not_figure_questions(client: Any) -> None:
+    # "pro Stunde oder pauschal" asks how providers bill, not for an hourly rate
+    billing = _chat(client, "Rechnen MSPs eher pro Stunde oder pauschal ab?")
+    assert billing["outcome"] == "answer"
+    assert re.search(r"Pauschale|Festpreis|Flatrate", lead(billing["answer"]))
+    # the rate itself is a known gap
+    rate = _chat(client, "Was nimmt ein IT-Dienstleister pro Stunde?")
+    assert rate["outcome"] == "uncovered" and "Stundensätze" in rate["answer"]
+    # "ab wann" asks for a point in time, which "so früh wie möglich" gives
+    when = _chat(client, "ab wann holt man sich bei ner neugründung am besten nen it-profi dazu?")
+    assert when["outcome"] == "answer"
+    assert lead(when["answer"]).startswith("So früh wie möglich")

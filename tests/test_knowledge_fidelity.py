@@ -289,7 +289,7 @@ def test_seed_copies_are_byte_identical_to_shared() -> None:
 @pytest.mark.parametrize("stem", sorted(EXPECTED))
 def test_front_matter_and_structure(stem: str) -> None:
     meta, raw_front, body = split_front_matter(_read(stem))
-    for key in ("id", "title", "source", "language"):
+    for key in ("id", "title", "title_en", "source", "language"):
         assert isinstance(meta.get(key), str) and meta[key].strip(), f"{stem}: no {key}"
     assert meta["id"] == stem
     assert meta["source"] == EXPECTED[stem]
@@ -299,7 +299,10 @@ def test_front_matter_and_structure(stem: str) -> None:
         for line in raw_front.splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
-    assert keys == ["id", "title", "source", "language"], f"{stem}: front matter keys {keys}"
+    # the English title is a translation (shown as one), not source text
+    assert keys == ["id", "title", "title_en", "source", "language"], (
+        f"{stem}: front matter keys {keys}"
+    )
     # exactly one H1, first thing in the body, matching the title (up to enclosing quotes)
     non_empty = [line for line in body.split("\n") if line.strip()]
     h1 = [line for line in non_empty if line.startswith("# ")]

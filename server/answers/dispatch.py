@@ -66,8 +66,13 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
         return True  # a known gap: its lead names what the documents do not give
     unit = _rate_unit(ctx.message)
     figure = _asks_for_figure(ctx.message)
+    match = draft.trace.get("match") or {}
+    sure = draft.module == "curated" and float(match.get("probability", 0.0)) >= STRONG_CURATED
+    if figure and sure and not _asks_for_figure(_WHEN.sub(" ", ctx.message)):
+        # "Ab wann sollte man einen IT-Profi dazuholen?" asks for a point in time, which an
+        # entry the ranking is sure of may give without a number ("so früh wie möglich")
+        figure = False
     if not figure:
-        match = draft.trace.get("match") or {}
         weak = draft.module == "curated" and float(match.get("probability", 1.0)) < WEAK_CURATED
         if (draft.module != "passage" and not weak) or ctx.english:
             # a curated entry matched with confidence rests on its many phrasings; a passage
@@ -84,8 +89,6 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
         return False
     if unit is not None and not unit[1].search(text):
         return _names_all(ctx, draft, [unit[0]])
-    match = draft.trace.get("match") or {}
-    sure = draft.module == "curated" and float(match.get("probability", 0.0)) >= STRONG_CURATED
     missing = _unanswered_subject(ctx, draft, text)
     if sure and len(missing) == 1 and len(subject_of(ctx.message, ctx.language).parts) >= 2:
         # an entry the learned ranking is sure of rests on its many phrasings: one word of
@@ -96,6 +99,9 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
         if known or ctx.english:
             missing = []
     return _names_all(ctx, draft, missing)
+
+
+_WHEN = re.compile(r"\b(?:ab wann|wann|from when|when)\b", re.IGNORECASE)
 
 
 def _names_all(ctx: AnswerContext, draft: Draft, missing: list[str]) -> bool:
@@ -176,11 +182,23 @@ def _asks_for_figure(question: str) -> bool:
 _PRICED_ONLY = frozenset({"device", "day"})
 
 
+# "pro Stunde oder pauschal?", "hourly or flat fee?": a unit offered beside another billing
+# option asks how providers bill, not for a rate in that unit
+_ALTERNATIVE = re.compile(r"^\W*(?:oder|or)\b|\b(?:oder|or)\W*$", re.IGNORECASE)
+_AROUND = 20
+
+
 def _rate_unit(question: str) -> tuple[str, re.Pattern[str]] | None:
     for name, (asked, stated) in _RATE_UNITS.items():
         if name in _PRICED_ONLY and not passage.wants_number(question):
             continue
-        if asked.search(question):
+        found = asked.search(question)
+        if found and not passage.wants_number(question):
+            before = question[max(0, found.start() - _AROUND) : found.start()]
+            after = question[found.end() : found.end() + _AROUND]
+            if _ALTERNATIVE.search(before) or _ALTERNATIVE.search(after.split(",")[0]):
+                continue
+        if found:
             return name, stated
     return None
 
