@@ -588,6 +588,15 @@ def test_a_doubtful_curated_match_answers_only_what_it_names(
         ("Wie oft pro Tag sollte ein Backup laufen?", False),
         ("Do we need IT support 24 hours a day?", False),
         ("What does the MSP take charge of and what stays with us?", False),
+        # an hour offered beside another billing option asks how providers bill
+        ("Rechnen MSPs pro Stunde ab oder nach Aufwand?", False),
+        ("Wer rechnet pro Stunde ab, oder pauschal?", False),
+        ("Is the support billed per hour, or per device?", False),
+        ("Pauschal oder pro Stunde, was ist üblich?", False),
+        # a closing "oder?" asks for agreement; a price per hour is still asked
+        ("Die Abrechnung läuft doch pro Stunde, oder?", True),
+        ("Was nimmt ein IT-Dienstleister pro Stunde?", True),
+        ("Was kostet ein Admin pro Stunde oder pro Tag?", True),
     ],
 )
 def test_a_rate_unit_makes_a_figure_question_only_where_a_price_is_asked(
@@ -624,3 +633,14 @@ def test_billing_options_and_points_in_time_are_not_figure_questions(client: Any
     when = _chat(client, "ab wann holt man sich bei ner neugründung am besten nen it-profi dazu?")
     assert when["outcome"] == "answer"
     assert lead(when["answer"]).startswith("So früh wie möglich")
+
+
+def test_a_sibling_lead_joins_without_cutting_a_lead_from_its_continuation(client: Any) -> None:
+    # what contract and SLAs cover, "Dazu kommen …" (which continues it), then what an SLA
+    # regulates from the neighbouring entry
+    body = _chat(client, "Was gehört in einen SLA?")
+    answer = body["answer"]
+    assert body["outcome"] == "answer"
+    assert answer.index("In Vertrag und SLAs") < answer.index("Dazu kommen")
+    assert answer.index("Dazu kommen") < answer.index("Ein Service Level Agreement (SLA) regelt")
+    _markers_match(body)

@@ -208,23 +208,37 @@ def test_a_sibling_entry_joins_only_when_both_rankings_put_it_next() -> None:
     from server.curated_match import CuratedMatch
 
     answers = load_answers(KNOWLEDGE / "answers", KNOWLEDGE)
-    risks, pitfalls, gap = (
-        answers.by_id("w2-risiken-outsourcing"),
-        answers.by_id("w4-risiken"),
-        next(e for e in answers.entries if e.kind == "gap"),
+    contract, sla, prices, billing = (
+        answers.by_id(i)
+        for i in ("w4-vertrag-sla", "w3-sla", "w3-preismodelle", "w4-abrechnungsmodelle")
     )
-    assert risks is not None and pitfalls is not None
+    gap = next(e for e in answers.entries if e.kind == "gap")
+    assert contract and sla and prices and billing
 
-    def match(entry: Any, p: float, lexical_rank: int, dense_rank: int) -> CuratedMatch:
-        return CuratedMatch(entry, 1.0, 0.8, p, 0.5, lexical_rank, dense_rank)
+    def match(entry: Any, p: float, lexical_rank: int | None, dense_rank: int | None) -> Any:
+        return CuratedMatch(
+            entry=entry,
+            lexical=1.0,
+            dense=0.8,
+            probability=p,
+            fused=0.5,
+            lexical_rank=lexical_rank,
+            dense_rank=dense_rank,
+        )
 
-    first = match(risks, 0.38, 0, 0)
-    # the whitepaper's risks and the article's pitfalls answer the same question
-    assert _sibling(first, [first, match(pitfalls, 0.11, 1, 1)]) is pitfalls
-    # not when one ranking puts it far down, or the learned one rules it out
-    assert _sibling(first, [first, match(pitfalls, 0.11, 1, 4)]) is None
-    assert _sibling(first, [first, match(pitfalls, 0.01, 1, 1)]) is None
-    # a gap never joins an answer ("not covered" inside an answer would contradict it)
+    first = match(contract, 0.15, 0, 0)
+    # what a contract and SLAs should cover, and what an SLA regulates: the same question
+    assert _sibling(first, [first, match(sla, 0.05, 2, 1)]) is sla
+    # not one rank further down in either ranking, nor unranked, nor ruled out by the
+    # learned ranking
+    assert _sibling(first, [first, match(sla, 0.05, 3, 1)]) is None
+    assert _sibling(first, [first, match(sla, 0.05, 2, 2)]) is None
+    assert _sibling(first, [first, match(sla, 0.05, None, 0)]) is None
+    assert _sibling(first, [first, match(sla, 0.01, 0, 0)]) is None
+    # a gap never joins an answer, and a gap first takes no sibling
     assert _sibling(first, [first, match(gap, 0.3, 0, 0)]) is None
-    # an entry resting on the same quotes would say it again
-    assert _sibling(first, [first, match(risks, 0.3, 0, 0)]) is None
+    gap_first = match(gap, 0.5, 0, 0)
+    assert _sibling(gap_first, [gap_first, match(sla, 0.3, 0, 0)]) is None
+    # a lead resting only on quotes the first entry already has would say it again
+    priced = match(prices, 0.48, 0, 0)
+    assert _sibling(priced, [priced, match(billing, 0.3, 0, 0)]) is None

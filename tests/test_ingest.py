@@ -81,12 +81,16 @@ def test_a_long_paragraph_is_cut_at_sentence_ends_not_inside_an_abbreviation() -
 
     text = (
         "Skalierung nach unten (z. B. in einer Auftragsflaute) ist intern schwierig. "
-        "Siehe den 2. Abschnitt. Intern vs. Extern bleibt offen."
+        "Siehe den 2. Abschnitt. Intern vs. Extern bleibt offen. Das war im Jahr 2023. "
+        "Danach kam mehr."
     )
     assert sentences(text) == [
         "Skalierung nach unten (z. B. in einer Auftragsflaute) ist intern schwierig.",
         "Siehe den 2. Abschnitt.",
         "Intern vs. Extern bleibt offen.",
+        # a year is no list number: its point ends the sentence
+        "Das war im Jahr 2023.",
+        "Danach kam mehr.",
     ]
 
 

@@ -101,15 +101,15 @@ def answer_entry(
     sentences = curated_sentences(ctx, entry, lead, values)
     if not sentences:
         return None
-    if sibling is not None:
-        # the sibling's lead without its verdict: the verdict answered its own question
-        sentences += curated_sentences(
-            ctx, sibling, [without_verdict(getattr(sibling.lead, ctx.language))], values
-        )
-    if more:
-        sentences += curated_sentences(
-            ctx, entry, [getattr(m, ctx.language) for m in entry.more], values
-        )
+    supporting = [getattr(m, ctx.language) for m in entry.more] if more else []
+    # the sibling's lead without its verdict (that answered its own question); after the
+    # supporting sentences when the first of them continues the lead ("Dazu kommen …")
+    late = bool(supporting) and bool(_CONTINUES.match(supporting[0]))
+    if sibling is not None and not late:
+        sentences += _sibling_sentences(ctx, sibling, values)
+    sentences += curated_sentences(ctx, entry, supporting, values)
+    if sibling is not None and late:
+        sentences += _sibling_sentences(ctx, sibling, values)
     follow_up = list(getattr(entry.follow_ups, ctx.language))
     if entry.kind == "gap":
         return _gap(ctx, entry, sentences, follow_up, trace)
@@ -158,22 +158,45 @@ def answer(ctx: AnswerContext, siblings: bool = True) -> Draft | None:
     return answer_entry(ctx, match.entry, trace=trace, match=match, sibling=sibling)
 
 
-# A sibling entry answers the same question from another angle or another document ("Welche
-# Risiken hat Outsourcing?": the whitepaper's risks and the article's); its lead joins the
-# answer when both similarity rankings put it next to the first and the learned ranking
-# does not rule it out. On the tuning sets it added the asked fact to 16 answers, took it
-# from none, and joined 105 of 870 curated answers (docs/curated-matching.md).
+# A sibling entry answers the same question from another angle or another document ("Was
+# gehört in einen SLA?": what contract and SLAs should cover, and what an SLA regulates);
+# its lead joins the answer when both similarity rankings put it next to the first and the
+# learned ranking does not rule it out. On the tuning sets it added the asked fact to 16
+# answers, took it from none, and joined 105 of 870 curated answers
+# (docs/curated-matching.md).
 SIBLING_LEXICAL_RANK = 2
 SIBLING_DENSE_RANK = 1
 SIBLING_PROBABILITY = 0.02
+# a supporting sentence opening with one of these continues the lead it follows
+_CONTINUES = re.compile(
+    r"^(?:dazu|das|dies\w*|denn|deshalb|daher|damit|dabei|dadurch|darum|dafür|außerdem|"
+    r"zudem|auch|sie|er|es|so|also|beides|this|that|these|they|it|so|therefore|also|both|"
+    r"in addition)\b",
+    re.IGNORECASE,
+)
+_MARKERS = re.compile(r"\[(\d+)\]")
+
+
+def _sibling_sentences(
+    ctx: AnswerContext, sibling: CuratedAnswer, values: dict[str, str]
+) -> list[str]:
+    return curated_sentences(
+        ctx, sibling, [without_verdict(getattr(sibling.lead, ctx.language))], values
+    )
+
+
+def _lead_quotes(entry: CuratedAnswer) -> set[str]:
+    """The quotes ``entry``'s lead cites."""
+    cited = {int(k) for k in _MARKERS.findall(entry.lead.de)}
+    return {q.text for k, q in enumerate(entry.quotes, 1) if k in cited}
 
 
 def _sibling(first: CuratedMatch, matches: list[CuratedMatch]) -> CuratedAnswer | None:
     if first.entry.kind != "answer" or len(matches) < 2 or matches[0] is not first:
         return None
     second = matches[1]
-    if {q.text for q in second.entry.quotes} <= {q.text for q in first.entry.quotes}:
-        return None  # it would say again what the first says
+    if _lead_quotes(second.entry) <= {q.text for q in first.entry.quotes}:
+        return None  # its lead would say again what the first entry says
     if (
         second.entry.kind == "answer"
         and second.lexical_rank is not None

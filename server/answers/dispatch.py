@@ -48,6 +48,9 @@ SURE_ROUTER = 0.85
 # 0.2 it turned 2–3 false matches per set into "not covered" or a passage answer and lost no
 # hit; with the phrasings grown to 7,700, 0.3 turns one more per set and loses none).
 WEAK_CURATED = 0.3
+# the learned probability from which an entry may answer a figure question that words one
+# subject word differently, or an "ab wann" question without a number
+SURE_ENTRY = 0.35
 # Below the acceptance threshold, an entry this likely is still tried when nothing else
 # answers (and must name the question's subject): tuned on the tuning and used sealed sets,
 # where it answered 1–2 more questions per set and 0–1 silent ones.
@@ -67,7 +70,7 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
     unit = _rate_unit(ctx.message)
     figure = _asks_for_figure(ctx.message)
     match = draft.trace.get("match") or {}
-    sure = draft.module == "curated" and float(match.get("probability", 0.0)) >= STRONG_CURATED
+    sure = draft.module == "curated" and float(match.get("probability", 0.0)) >= SURE_ENTRY
     if figure and sure and not _asks_for_figure(_WHEN.sub(" ", ctx.message)):
         # "Ab wann sollte man einen IT-Profi dazuholen?" asks for a point in time, which an
         # entry the ranking is sure of may give without a number ("so früh wie möglich")
@@ -95,13 +98,16 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
         # the subject it may leave out, when the documents use that word elsewhere ("Wie
         # viel Aufwand ist das in Mittelständlern im Schnitt?" is answered by the hours of
         # patching "im Mittelstand"); a thing they never name ("Ransomware") refuses it
+        # (an English question's subject is every content word, and the documents' stems are
+        # German, so English is exempt: "How long does it take to fill a position?")
         known = Subject([missing[0]], []).missing_from(ctx.bot.sentence_index.stems) == []
         if known or ctx.english:
+            draft.trace["subject_waived"] = missing[0]
             missing = []
     return _names_all(ctx, draft, missing)
 
 
-_WHEN = re.compile(r"\b(?:ab wann|wann|from when|when)\b", re.IGNORECASE)
+_WHEN = re.compile(r"\bab wann\b", re.IGNORECASE)
 
 
 def _names_all(ctx: AnswerContext, draft: Draft, missing: list[str]) -> bool:
@@ -182,29 +188,32 @@ def _asks_for_figure(question: str) -> bool:
 _PRICED_ONLY = frozenset({"device", "day"})
 
 
-# "pro Stunde oder pauschal?", "hourly or flat fee?": a unit offered beside another billing
-# option asks how providers bill, not for a rate in that unit
-_ALTERNATIVE = re.compile(r"^\W*(?:oder|or)\b|\b(?:oder|or)\W*$", re.IGNORECASE)
-_AROUND = 20
+# "pro Stunde oder pauschal?", "Rechnen MSPs pro Stunde ab oder nach Aufwand?", "hourly, or
+# per device?": a unit offered beside another billing option (up to two words away) asks how
+# providers bill, not for a rate in that unit; a closing "oder?" only asks for agreement
+_OR_AFTER = re.compile(r"^(?:\s+\w+){0,2}?[\s,;?!.–-]*\b(?:oder|or)\s+\w", re.IGNORECASE)
+_OR_BEFORE = re.compile(r"\b(?:oder|or)\s+(?:\w+\s+){0,2}$", re.IGNORECASE)
 
 
 def _rate_unit(question: str) -> tuple[str, re.Pattern[str]] | None:
+    priced = passage.wants_number(question)
     for name, (asked, stated) in _RATE_UNITS.items():
-        if name in _PRICED_ONLY and not passage.wants_number(question):
+        if name in _PRICED_ONLY and not priced:
             continue
         found = asked.search(question)
-        if found and not passage.wants_number(question):
-            before = question[max(0, found.start() - _AROUND) : found.start()]
-            after = question[found.end() : found.end() + _AROUND]
-            if _ALTERNATIVE.search(before) or _ALTERNATIVE.search(after.split(",")[0]):
-                continue
-        if found:
-            return name, stated
+        if found is None:
+            continue
+        offered = _OR_AFTER.match(question[found.end() :]) or _OR_BEFORE.search(
+            question[: found.start()]
+        )
+        if offered and not priced:
+            continue
+        return name, stated
     return None
 
 
 def _unanswered_subject(
-    ctx: AnswerContext, draft: Draft, text: str, lenient: bool = False, most: bool = True
+    ctx: AnswerContext, draft: Draft, text: str, lenient: bool = False
 ) -> list[str]:
     """The question's subject words that neither the answer nor what it rests on names."""
     sources = [text]
@@ -227,7 +236,7 @@ def _unanswered_subject(
         return []
     # more than half of it: a sentence naming "Systeme" answers "Was muss die
     # Geschäftsleitung festlegen, wenn ein Externer unsere Systeme betreut?"
-    return subject.unanswered(sources, most=most, corpus=ctx.bot.sentence_index.stems)
+    return subject.unanswered(sources, most=True, corpus=ctx.bot.sentence_index.stems)
 
 
 def _lenient_subject(ctx: AnswerContext) -> Subject:
@@ -417,10 +426,14 @@ def _curated_for_question(
     it that ask: in "Ich bereite eine Präsentation für die Geschäftsleitung vor. Warum
     scheitern Outsourcing-Projekte oft?" the preamble's words pull the match away from the
     question."""
-    # a sibling's lead would bring a figure the question did not ask for, or lengthen what
-    # stands before the advice for the company
-    draft = curated.answer(ctx, siblings=siblings and not _asks_for_figure(ctx.message))
+    draft = curated.answer(ctx, siblings=False)
     if draft is not None and _states_what_is_asked(ctx, draft):
+        # the first entry is judged alone, so a sibling's words (or, for a figure question,
+        # its number) never answer for it; the sibling would also lengthen what stands
+        # before the advice for a company
+        if siblings and not _asks_for_figure(ctx.message):
+            ctx.registry = CitationRegistry()
+            return curated.answer(ctx, siblings=True) or draft
         return draft
     ctx.registry = CitationRegistry()  # a draft not taken leaves no citations behind
     if not question_alone:
