@@ -71,17 +71,19 @@ def sentence_prefix(doc_id: str) -> str:
     return _PREFIXES.get(doc_id) or "".join(p[0] for p in doc_id.split("-") if p)[:4]
 
 
+# A point after a short number, a single letter or "vs" ends no sentence: "2. Intern vs.
+# extern", "z. B", a single initial ("S."). The chunker (ingest.split) uses it too, so a
+# chunk never ends where a sentence does not.
+NOT_AN_END = re.compile(r"(?:\b\d{1,2}|(?<![\w.])[A-Za-z]|\bvs)\.$")
+
+
 def split_text(text: str) -> list[str]:
     """A paragraph or list item cut into sentences, abbreviations and numbers kept whole."""
     pieces: list[str] = []
     start = 0
     for match in _END_RE.finditer(text):
         before = text[start : match.start()].rstrip('*_"“”» ')
-        if any(before.endswith(a) for a in _ABBREVIATIONS) or re.search(
-            # "2. Intern vs. extern", "z. B", a single initial ("S.")
-            r"(?:\b\d{1,2}|(?<![\w.])[A-Za-z]|\bvs)\.$",
-            before,
-        ):
+        if any(before.endswith(a) for a in _ABBREVIATIONS) or NOT_AN_END.search(before):
             continue
         piece = text[start : match.end()].strip()
         if piece:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ingest.load import SourceDocument
+from ingest.sentences import NOT_AN_END
 
 MAX_CHUNK_CHARS = 900
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -19,7 +20,6 @@ _TABLE_SEPARATOR_RE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*
 # A sentence ends at . ! ? before a capital or an opening quote, except after the usual
 # German abbreviations ("z. B. Firewall", "u. a. Tickets").
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?:])\s+(?=[A-ZÄÖÜ„\"'(\[0-9])")
-_NOT_AN_END_RE = re.compile(r"(?:\b\d{1,2}|(?<![\w.])[A-Za-z]|\bvs)\.$")
 _ABBREVIATIONS = (
     "z. B.",
     "z.B.",
@@ -150,11 +150,10 @@ def sentences(text: str) -> list[str]:
     """Sentences of a paragraph (white space kept inside each sentence)."""
     parts: list[str] = []
     for piece in _SENTENCE_END_RE.split(text):
-        # "(z. B. in einer Auftragsflaute)" is split after "(z." before the capital "B.": a
-        # single letter, a short number or "vs" before the point ends no sentence (as in
-        # ingest.sentences), else the chunk boundary would cut a quote in two
+        # "(z. B. in einer Auftragsflaute)" is split after "(z." before the capital "B.":
+        # without this the chunk boundary would cut a quote in two
         if parts and (
-            parts[-1].endswith(_ABBREVIATIONS) or _NOT_AN_END_RE.search(parts[-1])
+            parts[-1].endswith(_ABBREVIATIONS) or NOT_AN_END.search(parts[-1])
         ):
             parts[-1] = f"{parts[-1]} {piece}"
         else:
