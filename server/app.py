@@ -38,7 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from threadpoolctl import threadpool_limits
 
         # set for the whole process (the requests' threads included), not for a block
-        threadpool_limits(limits=settings.compute_threads)
+        threadpool_limits(limits=settings.blas_threads, user_api="blas")
+        threadpool_limits(limits=settings.compute_threads, user_api="openmp")
         torch.set_num_threads(settings.compute_threads)
         # Fails fast (IndexMissingError / ModelMismatchError) instead of serving nonsense.
         index = PassageIndex(

@@ -166,9 +166,19 @@ def serve(
     import uvicorn
 
     from ingest.index import IndexError_
-    from server.serving import APP_FACTORY, metrics_dir, uvicorn_options, worker_warning
+    from server.serving import (
+        APP_FACTORY,
+        limit_malloc_arenas,
+        metrics_dir,
+        uvicorn_options,
+        worker_warning,
+    )
 
     settings = _settings()
+    # before any other thread allocates: glibc fixes the arena limit at the first new arena;
+    # the variable carries the limit to worker processes, which read it at their start
+    if limit_malloc_arenas(settings.malloc_arenas):
+        os.environ.setdefault("MALLOC_ARENA_MAX", str(settings.malloc_arenas))
     # Check the index here, so a missing index or a model mismatch is one clear line and
     # exit code 2 instead of a lifespan traceback from uvicorn.
     _retriever(settings)

@@ -110,14 +110,21 @@ class Settings(BaseSettings):
     # Teams gives up after 5 s: past this, the reply is the best cited passages.
     teams_deadline_seconds: float = Field(4.0, gt=0.1, le=4.8)
 
-    # Threads one request's computation may use in a serving process (torch's OpenMP and the
-    # BLAS under numpy and scikit-learn). Requests already run side by side, and workers beside
-    # each other: more threads per request made them fight for the cores (make bench, 2 workers
-    # on 2 cores, 16 clients: 14 chats/s with the default of one thread per core, 36 with 1;
-    # two threads for one worker's model bought no steady gain here and 100-200 MB more
+    # Threads one request's model call may use in a serving process (torch and OpenMP).
+    # Requests already run side by side, and workers beside each other: more threads per
+    # request made them fight for the cores (make bench, 2 workers on 2 cores, 16 clients: 14
+    # chats/s with the default of one thread per core, 36 with 1; two threads for one
+    # worker's model: p50 28.0 ms instead of 29.5 ms for one client, and 100 MB more
     # resident memory). Within a process the queries of concurrent requests are embedded
     # together, one model call at a time (server/query_embedding.py).
     compute_threads: int = Field(1, ge=1, le=64)
+    # The BLAS under numpy and scipy (matrix products of the matchers) on its own: OpenBLAS's
+    # threads spin a while after each call and then slow the model's next query (in process,
+    # two BLAS threads beside the model: embedding median 28 ms instead of 12).
+    blas_threads: int = Field(1, ge=1, le=64)
+    # glibc malloc arenas per serving process (set by `advisor serve`, see
+    # server.serving.limit_malloc_arenas); 0 keeps glibc's default of up to eight per core.
+    malloc_arenas: int = Field(2, ge=0, le=64)
     # Observability (server/logs.py, server/metrics.py). Logs say what happened, never what
     # was written: json (one object a line, for a log shipper) or text (one readable line for
     # a terminal); unset: text in development, json in test and production.

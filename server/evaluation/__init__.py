@@ -56,8 +56,12 @@ __all__ = [
 
 def run_chat_eval(eval_set: EvalSet, settings: Any, retriever: HybridRetriever) -> ChatReport:
     """Open the chat as the app does (rules, prompts, a throw-away session store) and evaluate."""
+    from threadpoolctl import threadpool_limits
+
     from server.chat import open_chatbot
 
+    # as the app does: the BLAS's spinning threads would slow every query's embedding
+    threadpool_limits(limits=settings.blas_threads, user_api="blas")
     with tempfile.TemporaryDirectory(prefix="advisor-eval-") as tmp:
         bot = open_chatbot(settings, retriever, sessions_path=Path(tmp) / "sessions.sqlite3")
         try:
