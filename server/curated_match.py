@@ -115,16 +115,24 @@ class _LearnedRanking:
         # the leads teach the vocabulary of the answer too ("Kosten eines Ausfalls")
         texts = list(phrasings) + [e.lead.de for e in entries] + [e.lead.en for e in entries]
         labels = list(owner) + list(range(len(entries))) * 2
+        # and the supporting sentences: "Besonders häufig ausgelagert werden Infrastruktur,
+        # Helpdesk und IT-Security" teaches the entry that says it the words of its question
+        # (a gap's supporting sentences say what the documents have instead: not its subject)
+        more = [(i, m) for i, e in enumerate(entries) if e.kind == "answer" for m in e.more]
+        texts += [m.de for _, m in more] + [m.en for _, m in more]
+        labels += [i for i, _ in more] * 2
         self._trained = False
         if len(set(labels)) < 2:
             return
         self._chars.fit(texts)
         self._words.fit(texts)
-        lead_vectors = np.zeros((2 * len(entries), vectors.shape[1]), dtype=np.float32)
+        centroids = np.zeros((len(entries), vectors.shape[1]), dtype=np.float32)
         for i in range(len(entries)):
             mine = vectors[owner == i]
             if len(mine):
-                lead_vectors[i] = lead_vectors[len(entries) + i] = mine.mean(axis=0)
+                centroids[i] = mine.mean(axis=0)
+        extra = labels[len(phrasings) :]
+        lead_vectors = centroids[extra] if extra else np.zeros((0, vectors.shape[1]))
         features = hstack(
             [
                 self._chars.transform(texts),
@@ -194,7 +202,7 @@ class CuratedIndex:
         import sklearn
 
         key = hashlib.sha256(
-            "\x00".join([model_name, sklearn.__version__, "float32-v2", self.content_hash]).encode()
+            "\x00".join([model_name, sklearn.__version__, "float32-v3", self.content_hash]).encode()
         ).hexdigest()[:16]
         return cached_object(
             cache_dir / f"curated-ranking-{key}.pkl",

@@ -57,6 +57,9 @@ def test_the_citation_list_is_not_the_lead() -> None:
         ("Key-User", "ein Key User übernimmt"),
         ("Prüfung", "Pruefung"),
         ("10 Mitarbeiter", "etwa ab 10 Mitarbeitern"),
+        # every word of a fact may be inflected, not only the last
+        ("liegengebliebene Tickets", "An liegengebliebenen Tickets erkennen Sie es"),
+        ("stay internal", "IT support deliberately stays internal"),
     ],
 )
 def test_number_and_spelling_forms_match(fact: str, text: str) -> None:
@@ -65,7 +68,14 @@ def test_number_and_spelling_forms_match(fact: str, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("fact", "text"),
-    [("10", "ab 100 Mitarbeitern"), ("62 %", "im Jahr 2062"), ("8", "18 Personen")],
+    [
+        ("10", "ab 100 Mitarbeitern"),
+        ("62 %", "im Jahr 2062"),
+        ("8", "18 Personen"),
+        # an ending is at most two letters and never joins a word to another
+        ("Key User", "Keyboard User"),
+        ("nicht im Vertrag", "nichtig im Vertrag"),
+    ],
 )
 def test_a_number_is_not_part_of_another(fact: str, text: str) -> None:
     assert not fact_hit([fact], text)

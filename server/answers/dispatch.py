@@ -285,11 +285,13 @@ _POLICY_WORDS = {
         re.IGNORECASE,
     ),
     "provider": re.compile(
-        r"(empfehl|nenn|beste|besser|better|günstigste|guenstigste|billigste|top|liste|kennst|"
-        r"kennen sie|"
-        r"vergleich|ranking|welche[nrs]? (?:firma|anbieter|dienstleister|msp|systemhaus)|"
-        r"recommend|name|best|cheapest|which (?:company|provider|msp)|compare|\bvs\.?\b|"
-        r"oder (?:die )?firma|in der nähe|near|in (?:[A-ZÄÖÜ]\w+))",
+        r"(empfehl|nenn|beste|besser|better|günstigste|guenstigste|billigste|\btop\b(?! of)|"
+        r"liste|kennst|kennen sie|vergleich|ranking|"
+        r"welche[nrs]? (?:[\w-]+-)?(?:firma|anbieter|dienstleister|msp|systemhaus)|"
+        r"recommend|\bnames?\b|\bbest|cheapest|which (?:company|provider|msp)|compare|"
+        r"\bvs\.?\b|oder (?:die )?firma|in der nähe|\bnear\b|"
+        # a place ("in Stuttgart"): capitalised, so "In welchem Jahr?" is none
+        r"\bin (?-i:[A-ZÄÖÜ][a-zäöüß]+\b))",
         re.IGNORECASE,
     ),
     # "Spricht etwas dagegen, dass wir die IT vorerst selbst betreuen?" asks for the

@@ -78,7 +78,11 @@ def normalise(text: str) -> str:
 
 
 def _pattern(fact: str) -> re.Pattern[str]:
-    body = re.escape(normalise(fact)).replace(r"\ ", r"\s+")
+    body = re.escape(normalise(fact))
+    # Every word of a fact may carry an inflection ending, not only the last one: "An
+    # liegengebliebenen Tickets" states "liegengebliebene Tickets", "support stays internal"
+    # states "stay internal". Two letters of German and English endings at most.
+    body = re.sub(r"(?<=[^\W\d])\\ ", r"[emnrs]{0,2}\\s+", body).replace(r"\ ", r"\s+")
     # A number must not continue another number ("10" is not in "100" or "2010"); a word may
     # be inflected at its end ("10 Mitarbeitern" states "10 Mitarbeiter") but starts a word.
     return re.compile(rf"(?<![\w.]){body}(?![\d])")
