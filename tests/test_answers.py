@@ -644,3 +644,32 @@ def test_a_sibling_lead_joins_without_cutting_a_lead_from_its_continuation(clien
     assert answer.index("In Vertrag und SLAs") < answer.index("Dazu kommen")
     assert answer.index("Dazu kommen") < answer.index("Ein Service Level Agreement (SLA) regelt")
     _markers_match(body)
+
+
+def test_a_figure_question_needs_its_subject_beside_the_figure(client: Any) -> None:
+    # the package price per user is no price of a managed firewall, though the passage beside
+    # it names managed firewalls as an example of managed services
+    firewall = _chat(client, "was kostet so ne managed firewall eigentlich pro monat, grob?")
+    assert firewall["outcome"] == "uncovered", firewall["answer"]
+    assert "zweistellig" not in lead(firewall["answer"])
+    # where the figure's own sentence names the subject, it answers
+    outage = _chat(client, "Was kostet ein Ausfall?")
+    assert outage["outcome"] == "answer"
+    assert fact_hit(["80.000"], lead(outage["answer"]))
+
+
+@pytest.mark.parametrize(
+    ("text", "figure"),
+    [
+        ("über 80.000 Euro pro Vorfall", True),
+        ("2–3 IT-Mitarbeiter", True),
+        ("im niedrigen zweistelligen Eurobereich", True),
+        ("rund 62 %", True),
+        ("z. B. 1st-Level-Support oder Microsoft-365-Administration", False),
+        ("mit 24/7-Bereitschaft", False),
+    ],
+)
+def test_a_figure_is_a_number_of_its_own_not_a_digit_in_a_name(text: str, figure: bool) -> None:
+    from server.answers.dispatch import _figure_sentences
+
+    assert bool(_figure_sentences("Was kostet das?", text)) is figure

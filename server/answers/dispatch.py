@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 
+from ingest.sentences import split_text
 from server.answers import (
     clarification,
     costs,
@@ -92,7 +93,7 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
         return False
     if unit is not None and not unit[1].search(text):
         return _names_all(ctx, draft, [unit[0]])
-    missing = _unanswered_subject(ctx, draft, text)
+    missing = _unanswered_subject(ctx, draft, text, figure=True)
     if sure and len(missing) == 1 and len(subject_of(ctx.message, ctx.language).parts) >= 2:
         # an entry the learned ranking is sure of rests on its many phrasings: one word of
         # the subject it may leave out, when the documents use that word elsewhere ("Wie
@@ -212,18 +213,42 @@ def _rate_unit(question: str) -> tuple[str, re.Pattern[str]] | None:
     return None
 
 
+# A figure: a number standing alone ("80.000 Euro", "2–3", "62 %") or in words; not a digit
+# inside a name ("1st-Level", "Microsoft-365-Administration", "24/7-Bereitschaft").
+_FIGURE = re.compile(
+    r"(?<![\w/-])\d[\d.,]*(?![\w/]|-[^\W\d])|"
+    r"\b(?:zwei|drei|vier|fünf|zehn|hälfte|two|three|half|\w*stellig\w*|\w*-digit)\b",
+    re.IGNORECASE,
+)
+
+
+def _figure_sentences(question: str, text: str) -> list[str]:
+    """The sentences (and list items) of ``text`` that state a figure the question does not
+    already have."""
+    pieces = [p for s in split_text(text) for p in re.split(r";\s+|\n+", s)]
+    return [p for p in pieces if _FIGURE.search(_without_question_numbers(question, p))]
+
+
 def _unanswered_subject(
-    ctx: AnswerContext, draft: Draft, text: str, lenient: bool = False
+    ctx: AnswerContext, draft: Draft, text: str, lenient: bool = False, figure: bool = False
 ) -> list[str]:
-    """The question's subject words that neither the answer nor what it rests on names."""
-    sources = [text]
+    """The question's subject words that neither the answer nor what it rests on names. For
+    a ``figure`` question only the sentences with a figure count, of the answer and of the
+    passages it cites: "Was kostet eine Managed Firewall pro Monat?" is not answered by the
+    price per user of a package, though the passage beside it names managed firewalls."""
+    sources = _figure_sentences(ctx.message, text) if figure else [text]
     entry = (
         ctx.bot.curated.by_id(str(draft.trace.get("entry"))) if draft.trace.get("entry") else None
     )
     if entry is not None:
-        sources += list(entry.questions) + [q.text for q in entry.quotes]
+        # the entry's phrasings ask for its figure in the visitor's words
+        sources += list(entry.questions)
+        for quote in entry.quotes:
+            sources += _figure_sentences(ctx.message, quote.text) if figure else [quote.text]
     # where it is from names it too: "Was steht im Glossar zu SLA?"
-    sources += [f"{c.title} {c.heading} {c.text}" for c in ctx.registry.citations]
+    for c in ctx.registry.citations:
+        body = " ".join(_figure_sentences(ctx.message, c.text)) if figure else c.text
+        sources.append(f"{c.title} {c.heading} {body}")
     if not lenient:
         return subject_of(ctx.message, ctx.language).unanswered(sources)
     # for a document sentence: the documents' word for a thing names it ("Notebook" for
