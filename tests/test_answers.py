@@ -673,3 +673,26 @@ def test_a_figure_is_a_number_of_its_own_not_a_digit_in_a_name(text: str, figure
     from server.answers.dispatch import _figure_sentences
 
     assert bool(_figure_sentences("Was kostet das?", text)) is figure
+
+
+@pytest.mark.parametrize(
+    ("message", "outcome", "says"),
+    [
+        # a broken device in the visitor's words is support, not a question for the documents
+        ("Der Server piept beim Start und fährt nicht hoch, was tun?", "decline", "Support"),
+        ("my PC shows a blue screen since this morning, how do I fix it?", "decline", "support"),
+        # a promise asked for with the separable verb, or on paper
+        ("Sichern Sie uns zu, dass unsere IT-Kosten um 20 % sinken?", "policy", "Zusagen"),
+        ("Geben Sie uns schriftlich, dass nie mehr ein Server ausfällt?", "policy", "Zusage"),
+        # a call back asks for a person, whatever entry the hours in it bring up
+        ("Bitte um Rückruf, ich bin ab 14 Uhr erreichbar.", "policy", "Kontaktformular"),
+        # "better off with external IT" compares ways of running IT, not providers
+        ("Which kinds of firms are better off with external IT?", "answer", "flexib"),
+    ],
+)
+def test_support_promises_call_backs_and_comparisons_go_where_they_belong(
+    client: Any, message: str, outcome: str, says: str
+) -> None:
+    body = _chat(client, message)
+    assert body["outcome"] == outcome, body["answer"]
+    assert says.casefold() in body["answer"].casefold()

@@ -310,7 +310,9 @@ _POLICY_WORDS = {
         re.IGNORECASE,
     ),
     "provider": re.compile(
-        r"(empfehl|nenn|beste|besser|better|günstigste|guenstigste|billigste|\btop\b(?! of)|"
+        # "better off with external IT" compares ways of running IT, not providers
+        r"(empfehl|nenn|beste|besser(?!\s+(?:dran|mit|aufgehoben|bedient))|"
+        r"better(?!\s+(?:off|with))|günstigste|guenstigste|billigste|\btop\b(?! of)|"
         r"liste|kennst|kennen sie|vergleich|ranking|"
         r"welche[nrs]? (?:[\w-]+-)?(?:firma|anbieter|dienstleister|msp|systemhaus)|"
         r"recommend|\bnames?\b|\bbest|cheapest|which (?:company|provider|msp)|compare|"
@@ -323,6 +325,8 @@ _POLICY_WORDS = {
     # documents' view, not for a promise
     "guarantee": re.compile(
         r"(garant|zusicher|zusag|versprech|verbindlich|gewähr|gewaehr|haften|sicher sein|"
+        # the separable verb ("Sichern Sie mir … zu") and a promise on paper
+        r"\bsicher(?:n|t) (?:sie |ihr |du )?(?:\w+ ){0,8}zu\b|schriftlich|in writing|"
         r"sicherstellen|ausschließen|ausschliessen|nie wieder|niemals|immer|100 ?%|hundert|"
         r"promise|guarantee|assur|warrant|ensure|certain|definitely|never|always|commit|"
         r"sure that|rule out)",
@@ -343,7 +347,16 @@ _SUPPORT_WORDS = re.compile(
     r"\bswitch(?:es)?\b(?!\s+(?:to|from|over|providers?|anbieter|dienstleister))|"
     r"drucker|printer|outlook|treiber|driver|wlan|wifi|vpn|firewall-regel|"
     r"\bports?\b|passwort|password|virus|gehackt|hacked|"
-    r"(?:is|are|went|goes|ist|sind) (?:\w+ )?down\b|offline|langsam|slow)",
+    r"(?:is|are|went|goes|ist|sind) (?:\w+ )?down\b|offline|langsam|slow|"
+    r"fährt nicht|faehrt nicht|piept|blue ?screen|\bfix\b|stürzt|stuerzt|absturz|friert)",
+    re.IGNORECASE,
+)
+
+
+# A request for a call or a meeting with a person (the contact policy's own words).
+_CALL_BACK = re.compile(
+    r"(rückruf|rueckruf|zurückrufen|zurueckrufen|ruf(?:en sie|t)? (?:\w+ )?(?:mich|uns) an|"
+    r"anrufen|termin|call (?:me|us)(?: back)?|callback|call-back|appointment)",
     re.IGNORECASE,
 )
 
@@ -611,6 +624,9 @@ def choose(ctx: AnswerContext) -> Draft:
             and match.entry.kind == "answer"  # a gap does not outweigh the legal policy
             and match.probability >= STRONG_CURATED
             and route.confidence < SURE_ROUTER
+            # "Rückruf bitte, bin bis 17 Uhr erreichbar" asks for a person, whatever entry
+            # its hours bring up
+            and not (label == "contact" and _CALL_BACK.search(ctx.message))
         )
         if (
             label in DECLINES
