@@ -34,13 +34,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from server.chat import open_chatbot
 
         app.state.settings = settings
-        import torch
-        from threadpoolctl import threadpool_limits
+        from server.serving import limit_compute_threads
 
-        # set for the whole process (the requests' threads included), not for a block
-        threadpool_limits(limits=settings.blas_threads, user_api="blas")
-        threadpool_limits(limits=settings.compute_threads, user_api="openmp")
-        torch.set_num_threads(settings.compute_threads)
+        limit_compute_threads(settings)
         # Fails fast (IndexMissingError / ModelMismatchError) instead of serving nonsense.
         index = PassageIndex(
             index_config(settings),

@@ -175,10 +175,11 @@ def serve(
     )
 
     settings = _settings()
-    # before any other thread allocates: glibc fixes the arena limit at the first new arena;
-    # the variable carries the limit to worker processes, which read it at their start
+    # before the index, the model and uvicorn start their threads (the arenas they would
+    # create count against the cap, those already there stay); the variable carries the cap
+    # to worker processes, which read it when they start
     if limit_malloc_arenas(settings.malloc_arenas):
-        os.environ.setdefault("MALLOC_ARENA_MAX", str(settings.malloc_arenas))
+        os.environ["MALLOC_ARENA_MAX"] = str(settings.malloc_arenas)
     # Check the index here, so a missing index or a model mismatch is one clear line and
     # exit code 2 instead of a lifespan traceback from uvicorn.
     _retriever(settings)

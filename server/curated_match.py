@@ -131,8 +131,7 @@ class _LearnedRanking:
             mine = vectors[owner == i]
             if len(mine):
                 centroids[i] = mine.mean(axis=0)
-        extra = labels[len(phrasings) :]
-        lead_vectors = centroids[extra] if extra else np.zeros((0, vectors.shape[1]))
+        lead_vectors = centroids[labels[len(phrasings) :]]  # the leads' and sentences' rows
         features = hstack(
             [
                 self._chars.transform(texts),

@@ -19,7 +19,14 @@ import uvicorn
 from server.logs import logging_config
 from server.settings import Settings
 
-__all__ = ["APP_FACTORY", "limit_malloc_arenas", "metrics_dir", "uvicorn_options", "worker_warning"]
+__all__ = [
+    "APP_FACTORY",
+    "limit_compute_threads",
+    "limit_malloc_arenas",
+    "metrics_dir",
+    "uvicorn_options",
+    "worker_warning",
+]
 
 _METRICS_DIR_PREFIX = "advisor-metrics-"
 # Workers are separate processes: each imports this factory and reads its settings from the
@@ -34,27 +41,39 @@ _M_ARENA_MAX = -8
 def limit_malloc_arenas(arenas: int) -> bool:
     """Cap glibc's malloc arenas for the threads this process starts from now on.
 
-    glibc gives each new thread an arena of its own, up to eight per core; the request
-    threads of a worker each keep theirs, and a served worker grew about 120 MB past what
-    it holds (``make bench``: 1075 MB resident after 16 clients, 952 MB with two arenas, at
-    the same latency and throughput). ``MALLOC_ARENA_MAX`` does the same but must be set
-    before the process starts; this works from inside, if called before a second thread
-    allocates (glibc fixes the limit when it first creates an arena). False where there is
-    no glibc (musl, macOS) or ``arenas`` is 0 (glibc's default kept)."""
+    glibc gives each new thread an arena of its own, up to eight per core, and the request
+    threads of a served worker each kept theirs (one worker after 16 clients: 1075 MB
+    resident without the cap, 948 and 952 MB in two runs with 2 arenas, at the same latency;
+    ``docs/benchmarks.md``). ``MALLOC_ARENA_MAX`` does the same but is read when a process
+    starts; this works from inside. glibc settles its limit only once more than eight arenas
+    exist, so a cap set before that holds for every arena created after it (those created
+    before stay). False where the C library has no ``mallopt`` (musl, macOS) or ``arenas``
+    is 0 (glibc's default kept)."""
     if arenas <= 0:
         return False
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        mallopt = ctypes.CDLL(name).mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process runs on
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return bool(mallopt(_M_ARENA_MAX, arenas))
+
+
+def limit_compute_threads(settings: Settings, *, model: bool = True) -> None:
+    """The thread limits of a process that answers, for the whole process (the request
+    threads included), not for a block: the BLAS under numpy and scipy always (its spinning
+    threads slow the next query embedding), and with ``model`` torch and OpenMP too (the app
+    sets them; ``advisor eval`` runs one question at a time and keeps torch's default)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=settings.blas_threads, user_api="blas")
+    if model:
+        import torch
+
+        threadpool_limits(limits=settings.compute_threads, user_api="openmp")
+        torch.set_num_threads(settings.compute_threads)
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -696,3 +696,60 @@ def test_support_promises_call_backs_and_comparisons_go_where_they_belong(
     body = _chat(client, message)
     assert body["outcome"] == outcome, body["answer"]
     assert says.casefold() in body["answer"].casefold()
+
+
+@pytest.mark.parametrize(
+    ("message", "label", "worded"),
+    [
+        # a provider is asked for by place, by name or as the best one, in any case
+        ("kennt ihr einen guten dienstleister in stuttgart?", "provider", True),
+        ("Any good MSP in berlin?", "provider", True),
+        ("Können Sie mir ein paar Namen von Anbietern geben?", "provider", True),
+        ("Welcher Anbieter ist der beste?", "provider", True),
+        ("War Cybersecurity je der Hauptgrund? In welchem Jahr?", "provider", False),
+        ("Which kinds of firms are better off with external IT?", "provider", False),
+        ("What type of companies are in general better served by external IT?", "provider", False),
+        ("Was besteht bei einem Wechsel für ein Risiko?", "provider", False),
+        # a promise: the separable verb with "zu" closing the clause, or on paper
+        ("Sichern Sie uns zu, dass die Kosten sinken?", "guarantee", True),
+        ("Wird uns das schriftlich zugesichert?", "guarantee", True),
+        ("Wie lange sichern wir die Daten bis zu 30 Tage?", "guarantee", False),
+        ("Wer sichert die Laptops zu Hause?", "guarantee", False),
+    ],
+)
+def test_policy_words(message: str, label: str, worded: bool) -> None:
+    from server.answers.dispatch import _policy_worded
+
+    assert _policy_worded(message, label) is worded
+
+
+@pytest.mark.parametrize(
+    ("message", "support"),
+    [
+        ("Der Server piept und fährt nicht mehr hoch", True),
+        ("laptop shows a blue screen", True),
+        ("Outlook stürzt ständig ab", True),
+        ("Sind die Kosten fix oder variabel?", False),
+        ("Was kostet ein Serverabsturz im Mittelstand?", False),
+    ],
+)
+def test_support_words(message: str, support: bool) -> None:
+    from server.answers.dispatch import _SUPPORT_WORDS
+
+    assert bool(_SUPPORT_WORDS.search(message)) is support
+
+
+@pytest.mark.parametrize(
+    ("message", "call"),
+    [
+        ("Bitte um Rückruf", True),
+        ("Rufen Sie mich bitte morgen an", True),
+        ("give me a call tomorrow", True),
+        ("Können wir einen Termin machen?", True),
+        ("Brauchen wir einen Terminalserver?", False),
+    ],
+)
+def test_call_back_words(message: str, call: bool) -> None:
+    from server.answers.dispatch import _CALL_BACK
+
+    assert bool(_CALL_BACK.search(message)) is call

@@ -213,20 +213,11 @@ def _rate_unit(question: str) -> tuple[str, re.Pattern[str]] | None:
     return None
 
 
-# A figure: a number standing alone ("80.000 Euro", "2–3", "62 %") or in words; not a digit
-# inside a name ("1st-Level", "Microsoft-365-Administration", "24/7-Bereitschaft").
-_FIGURE = re.compile(
-    r"(?<![\w/-])\d[\d.,]*(?![\w/]|-[^\W\d])|"
-    r"\b(?:zwei|drei|vier|fünf|zehn|hälfte|two|three|half|\w*stellig\w*|\w*-digit)\b",
-    re.IGNORECASE,
-)
-
-
 def _figure_sentences(question: str, text: str) -> list[str]:
     """The sentences (and list items) of ``text`` that state a figure the question does not
     already have."""
     pieces = [p for s in split_text(text) for p in re.split(r";\s+|\n+", s)]
-    return [p for p in pieces if _FIGURE.search(_without_question_numbers(question, p))]
+    return [p for p in pieces if passage.FIGURE.search(_without_question_numbers(question, p))]
 
 
 def _unanswered_subject(
@@ -248,7 +239,8 @@ def _unanswered_subject(
     # where it is from names it too: "Was steht im Glossar zu SLA?"
     for c in ctx.registry.citations:
         body = " ".join(_figure_sentences(ctx.message, c.text)) if figure else c.text
-        sources.append(f"{c.title} {c.heading} {body}")
+        if body:  # a passage without a figure names nothing for a figure question
+            sources.append(f"{c.title} {c.heading} {body}")
     if not lenient:
         return subject_of(ctx.message, ctx.language).unanswered(sources)
     # for a document sentence: the documents' word for a thing names it ("Notebook" for
@@ -311,14 +303,16 @@ _POLICY_WORDS = {
     ),
     "provider": re.compile(
         # "better off with external IT" compares ways of running IT, not providers
-        r"(empfehl|nenn|beste|besser(?!\s+(?:dran|mit|aufgehoben|bedient))|"
-        r"better(?!\s+(?:off|with))|günstigste|guenstigste|billigste|\btop\b(?! of)|"
+        r"(empfehl|nenn|\bbeste[nrms]?\b|besser(?!\s+(?:dran|mit|aufgehoben|bedient))|"
+        r"better(?!\s+(?:off|with|served|suited))|günstigste|guenstigste|billigste|\btop\b(?! of)|"
         r"liste|kennst|kennen sie|vergleich|ranking|"
         r"welche[nrs]? (?:[\w-]+-)?(?:firma|anbieter|dienstleister|msp|systemhaus)|"
-        r"recommend|\bnames?\b|\bbest|cheapest|which (?:company|provider|msp)|compare|"
+        r"recommend|\bnam(?:e|en|es)\b|\bbest\b|cheapest|which (?:company|provider|msp)|compare|"
         r"\bvs\.?\b|oder (?:die )?firma|in der nähe|\bnear\b|"
-        # a place ("in Stuttgart"): capitalised, so "In welchem Jahr?" is none
-        r"\bin (?-i:[A-ZÄÖÜ][a-zäöüß]+\b))",
+        # a place ("in Stuttgart", "in münchen"): no question word ("In welchem Jahr?"), no
+        # article or pronoun ("in der Cloud", "in the end") and no "in general"
+        r"\bin (?!(?:welche[mnrs]?|wie|der|die|das|den|dem|des|ein\w*|unser\w*|ihr\w*|the|a|"
+        r"an|our|your|general|total|house|practice|particular|short)\b)\w+)",
         re.IGNORECASE,
     ),
     # "Spricht etwas dagegen, dass wir die IT vorerst selbst betreuen?" asks for the
@@ -326,7 +320,9 @@ _POLICY_WORDS = {
     "guarantee": re.compile(
         r"(garant|zusicher|zusag|versprech|verbindlich|gewähr|gewaehr|haften|sicher sein|"
         # the separable verb ("Sichern Sie mir … zu") and a promise on paper
-        r"\bsicher(?:n|t) (?:sie |ihr |du )?(?:\w+ ){0,8}zu\b|schriftlich|in writing|"
+        # ("zu" ends the clause: "sichern wir die Daten bis zu 30 Tage" promises nothing)
+        r"\bsicher(?:n|t) (?:sie |ihr |du )?(?:\w+ ){0,8}zu\b(?=\s*(?:,|dass|\?|$))|"
+        r"zugesichert|schriftlich|in writing|"
         r"sicherstellen|ausschließen|ausschliessen|nie wieder|niemals|immer|100 ?%|hundert|"
         r"promise|guarantee|assur|warrant|ensure|certain|definitely|never|always|commit|"
         r"sure that|rule out)",
@@ -348,15 +344,18 @@ _SUPPORT_WORDS = re.compile(
     r"drucker|printer|outlook|treiber|driver|wlan|wifi|vpn|firewall-regel|"
     r"\bports?\b|passwort|password|virus|gehackt|hacked|"
     r"(?:is|are|went|goes|ist|sind) (?:\w+ )?down\b|offline|langsam|slow|"
-    r"fährt nicht|faehrt nicht|piept|blue ?screen|\bfix\b|stürzt|stuerzt|absturz|friert)",
+    r"fährt nicht (?:mehr )?hoch|faehrt nicht (?:mehr )?hoch|piept|blue ?screen|\bstürzt|"
+    r"\bstuerzt|\babsturz|friert)",
     re.IGNORECASE,
 )
 
 
 # A request for a call or a meeting with a person (the contact policy's own words).
 _CALL_BACK = re.compile(
-    r"(rückruf|rueckruf|zurückrufen|zurueckrufen|ruf(?:en sie|t)? (?:\w+ )?(?:mich|uns) an|"
-    r"anrufen|termin|call (?:me|us)(?: back)?|callback|call-back|appointment)",
+    r"(rückruf|rueckruf|zurückrufen|zurueckrufen|"
+    r"ruf(?:en sie|t)? (?:\w+ )?(?:mich|uns)(?: \w+){0,2} an\b|anrufen|\btermin(?:e|en)?\b|"
+    r"terminvereinbarung|call (?:me|us)(?: back)?|give (?:me|us) a (?:call|ring)|callback|"
+    r"call-back|appointment)",
     re.IGNORECASE,
 )
 

@@ -21,7 +21,7 @@ from server.answers.subject import subject_of
 from server.sentence_index import ScoredSentence
 from server.sentence_table import Sentence
 
-__all__ = ["HAS_NUMBER", "answer", "nearest", "select", "wants_number"]
+__all__ = ["FIGURE", "HAS_NUMBER", "answer", "nearest", "select", "wants_number"]
 
 # Confidence: the best sentence must share words with the question or be close in meaning.
 MIN_LEXICAL = 3.0
@@ -44,10 +44,11 @@ _NUMBER_QUESTION = re.compile(
     r"minutes|hours|days|weeks|months|years|percent|euros))\b"
 )
 _PRICE_QUESTION = re.compile(r"(kost|preis|stundensatz|\bcost|\bprice|\brate\b)", re.I)
-HAS_NUMBER = re.compile(
-    r"\d|\b(?:zwei|drei|vier|fünf|zehn|hälfte|two|three|half|\w*stellig\w*|\w*-digit)\b",
-    re.I,
-)
+_NUMBER_WORDS = r"\b(?:zwei|drei|vier|fünf|zehn|hälfte|two|three|half|\w*stellig\w*|\w*-digit)\b"
+HAS_NUMBER = re.compile(rf"\d|{_NUMBER_WORDS}", re.I)
+# A figure of its own: a number standing alone ("80.000 Euro", "2–3", "62 %") or in words;
+# not a digit inside a name ("1st-Level", "Microsoft-365-Administration", "24/7-Bereitschaft").
+FIGURE = re.compile(rf"(?<![\w/-])\d[\d.,]*(?![\w/]|-[^\W\d])|{_NUMBER_WORDS}", re.I)
 
 
 @dataclass

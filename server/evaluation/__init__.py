@@ -56,12 +56,10 @@ __all__ = [
 
 def run_chat_eval(eval_set: EvalSet, settings: Any, retriever: HybridRetriever) -> ChatReport:
     """Open the chat as the app does (rules, prompts, a throw-away session store) and evaluate."""
-    from threadpoolctl import threadpool_limits
-
     from server.chat import open_chatbot
+    from server.serving import limit_compute_threads
 
-    # as the app does: the BLAS's spinning threads would slow every query's embedding
-    threadpool_limits(limits=settings.blas_threads, user_api="blas")
+    limit_compute_threads(settings, model=False)  # as the app does, for the BLAS
     with tempfile.TemporaryDirectory(prefix="advisor-eval-") as tmp:
         bot = open_chatbot(settings, retriever, sessions_path=Path(tmp) / "sessions.sqlite3")
         try:

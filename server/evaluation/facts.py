@@ -81,8 +81,11 @@ def _pattern(fact: str) -> re.Pattern[str]:
     body = re.escape(normalise(fact))
     # Every word of a fact may carry an inflection ending, not only the last one: "An
     # liegengebliebenen Tickets" states "liegengebliebene Tickets", "support stays internal"
-    # states "stay internal". Two letters of German and English endings at most.
-    body = re.sub(r"(?<=[^\W\d])\\ ", r"[emnrs]{0,2}\\s+", body).replace(r"\ ", r"\s+")
+    # states "stay internal". Two letters of German and English endings at most, and only
+    # on a word of four letters or more that is not "nicht": "the" is not "these", "nicht"
+    # not "nichts".
+    body = re.sub(r"(?<!\w)(?!nicht\\)([^\W\d]{4,})\\ ", r"\1[emnrs]{0,2}\\s+", body)
+    body = body.replace(r"\ ", r"\s+")
     # A number must not continue another number ("10" is not in "100" or "2010"); a word may
     # be inflected at its end ("10 Mitarbeitern" states "10 Mitarbeiter") but starts a word.
     return re.compile(rf"(?<![\w.]){body}(?![\d])")
