@@ -699,57 +699,43 @@ def test_support_promises_call_backs_and_comparisons_go_where_they_belong(
 
 
 @pytest.mark.parametrize(
-    ("message", "label", "worded"),
+    ("words", "message", "matches"),
     [
         # a provider is asked for by place, by name or as the best one, in any case
-        ("kennt ihr einen guten dienstleister in stuttgart?", "provider", True),
-        ("Any good MSP in berlin?", "provider", True),
-        ("Können Sie mir ein paar Namen von Anbietern geben?", "provider", True),
-        ("Welcher Anbieter ist der beste?", "provider", True),
-        ("War Cybersecurity je der Hauptgrund? In welchem Jahr?", "provider", False),
-        ("Which kinds of firms are better off with external IT?", "provider", False),
-        ("What type of companies are in general better served by external IT?", "provider", False),
-        ("Was besteht bei einem Wechsel für ein Risiko?", "provider", False),
+        ("provider", "kennt ihr einen guten dienstleister in stuttgart?", True),
+        ("provider", "Any good MSP in berlin?", True),
+        ("provider", "Können Sie mir ein paar Namen von Anbietern geben?", True),
+        ("provider", "Welcher Anbieter ist der beste?", True),
+        ("provider", "War Cybersecurity je der Hauptgrund? In welchem Jahr?", False),
+        ("provider", "Which kinds of firms are better off with external IT?", False),
+        ("provider", "What type of companies are in general better served by external IT?", False),
+        ("provider", "Was besteht bei einem Wechsel für ein Risiko?", False),
         # a promise: the separable verb with "zu" closing the clause, or on paper
-        ("Sichern Sie uns zu, dass die Kosten sinken?", "guarantee", True),
-        ("Wird uns das schriftlich zugesichert?", "guarantee", True),
-        ("Wie lange sichern wir die Daten bis zu 30 Tage?", "guarantee", False),
-        ("Wer sichert die Laptops zu Hause?", "guarantee", False),
+        ("guarantee", "Sichern Sie uns zu, dass die Kosten sinken?", True),
+        ("guarantee", "Wird uns das schriftlich zugesichert?", True),
+        ("guarantee", "Wie lange sichern wir die Daten bis zu 30 Tage?", False),
+        ("guarantee", "Wer sichert die Laptops zu Hause?", False),
+        # a broken device in the visitor's words is a support request
+        ("support", "Der Server piept und fährt nicht mehr hoch", True),
+        ("support", "laptop shows a blue screen", True),
+        ("support", "Outlook stürzt ständig ab", True),
+        ("support", "Sind die Kosten fix oder variabel?", False),
+        ("support", "Was kostet ein Serverabsturz im Mittelstand?", False),
+        # a call or a meeting with a person
+        ("call back", "Bitte um Rückruf", True),
+        ("call back", "Rufen Sie mich bitte morgen an", True),
+        ("call back", "give me a call tomorrow", True),
+        ("call back", "Können wir einen Termin machen?", True),
+        ("call back", "Brauchen wir einen Terminalserver?", False),
     ],
 )
-def test_policy_words(message: str, label: str, worded: bool) -> None:
-    from server.answers.dispatch import _policy_worded
+def test_routing_words(words: str, message: str, matches: bool) -> None:
+    from server.answers.dispatch import _CALL_BACK, _SUPPORT_WORDS, _policy_worded
 
-    assert _policy_worded(message, label) is worded
-
-
-@pytest.mark.parametrize(
-    ("message", "support"),
-    [
-        ("Der Server piept und fährt nicht mehr hoch", True),
-        ("laptop shows a blue screen", True),
-        ("Outlook stürzt ständig ab", True),
-        ("Sind die Kosten fix oder variabel?", False),
-        ("Was kostet ein Serverabsturz im Mittelstand?", False),
-    ],
-)
-def test_support_words(message: str, support: bool) -> None:
-    from server.answers.dispatch import _SUPPORT_WORDS
-
-    assert bool(_SUPPORT_WORDS.search(message)) is support
-
-
-@pytest.mark.parametrize(
-    ("message", "call"),
-    [
-        ("Bitte um Rückruf", True),
-        ("Rufen Sie mich bitte morgen an", True),
-        ("give me a call tomorrow", True),
-        ("Können wir einen Termin machen?", True),
-        ("Brauchen wir einen Terminalserver?", False),
-    ],
-)
-def test_call_back_words(message: str, call: bool) -> None:
-    from server.answers.dispatch import _CALL_BACK
-
-    assert bool(_CALL_BACK.search(message)) is call
+    if words == "support":
+        found = bool(_SUPPORT_WORDS.search(message))
+    elif words == "call back":
+        found = bool(_CALL_BACK.search(message))
+    else:
+        found = _policy_worded(message, words)
+    assert found is matches

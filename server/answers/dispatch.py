@@ -344,18 +344,16 @@ _SUPPORT_WORDS = re.compile(
     r"drucker|printer|outlook|treiber|driver|wlan|wifi|vpn|firewall-regel|"
     r"\bports?\b|passwort|password|virus|gehackt|hacked|"
     r"(?:is|are|went|goes|ist|sind) (?:\w+ )?down\b|offline|langsam|slow|"
-    r"fährt nicht (?:mehr )?hoch|faehrt nicht (?:mehr )?hoch|piept|blue ?screen|\bstürzt|"
-    r"\bstuerzt|\babsturz|friert)",
+    r"f(?:ä|ae)hrt nicht (?:mehr )?hoch|piept|blue ?screen|\bst(?:ü|ue)rzt|\babsturz|friert)",
     re.IGNORECASE,
 )
 
 
 # A request for a call or a meeting with a person (the contact policy's own words).
 _CALL_BACK = re.compile(
-    r"(rückruf|rueckruf|zurückrufen|zurueckrufen|"
-    r"ruf(?:en sie|t)? (?:\w+ )?(?:mich|uns)(?: \w+){0,2} an\b|anrufen|\btermin(?:e|en)?\b|"
-    r"terminvereinbarung|call (?:me|us)(?: back)?|give (?:me|us) a (?:call|ring)|callback|"
-    r"call-back|appointment)",
+    r"(r(?:ü|ue)ckruf|zur(?:ü|ue)ckrufen|ruf(?:en sie|t)? (?:\w+ )?(?:mich|uns)(?: \w+){0,2} an\b|"
+    r"anrufen|\btermin(?:e|en)?\b|terminvereinbarung|call (?:me|us)(?: back)?|"
+    r"give (?:me|us) a (?:call|ring)|call-?back|appointment)",
     re.IGNORECASE,
 )
 
