@@ -24,6 +24,7 @@ from server.curated_match import CuratedStore
 from server.metrics import AdvisorMetrics, AnswerRecord, record_answer
 from server.profile import Profile
 from server.prompts import Prompts
+from server.rates import Rates, load_rates
 from server.retrieval import HybridRetriever, Passage, noting_retrieval
 from server.router import Router
 from server.scoring import Recommendation, Rules
@@ -116,6 +117,8 @@ class Chatbot:
     # the app's metrics (None in advisor eval) and LLM mode's daily token budget
     metrics: AdvisorMetrics | None = None
     llm_budget: llm.TokenBudget | None = None
+    # document figures the visitor's own number scales (knowledge/rates.yaml)
+    rates: Rates = field(default_factory=Rates)
 
     def find_quote(self, quote: str) -> tuple[Passage, str] | None:
         """The passage that holds ``quote`` verbatim, and the span in its text."""
@@ -133,9 +136,7 @@ class Chatbot:
         from server.answers.common import contact_text
 
         titles = self.titles if language == "de" else {**self.titles, **self.titles_en}
-        sources = "; ".join(
-            f"„{t}“" if language == "de" else f'"{t}"' for t in titles.values()
-        )
+        sources = "; ".join(f"„{t}“" if language == "de" else f'"{t}"' for t in titles.values())
         return {
             "contact": contact_text(self.settings, self.prompts.for_language(language)),
             "sources": sources,
@@ -151,8 +152,8 @@ def open_chatbot(
 ) -> Chatbot:
     """Everything a chat needs, as the app's lifespan and ``advisor eval`` open it.
 
-    RulesError, PromptError, CuratedError, SentenceTableError and RouterError stop here: a
-    broken data file stops the start, not an answer.
+    RulesError, PromptError, CuratedError, SentenceTableError, RouterError and RatesError
+    stop here: a broken data file stops the start, not an answer.
     """
     from ingest.lexical import Lexicon
     from ingest.load import load_folder
@@ -190,6 +191,9 @@ def open_chatbot(
         overrides=lambda: edited_entries(sessions),  # staff edits, live at once
     )
     table = SentenceTable.load(settings.knowledge_dir)
+    rates = load_rates(
+        settings.knowledge_dir / "rates.yaml", documents, {e.id for e in curated.entries}
+    )
     sentence_index = SentenceIndex(table, lexicon, embed_many, cache, model, texts)
     return Chatbot(
         settings,
@@ -206,6 +210,7 @@ def open_chatbot(
         curated_enabled=settings.curated_answers,
         metrics=metrics,
         llm_budget=llm.open_budget(settings),
+        rates=rates,
     )
 
 

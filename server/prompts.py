@@ -35,6 +35,10 @@ _PLACEHOLDERS: dict[str, set[str]] = {
     "cost_compare_higher": {"external", "internal", "internal_label"},
     "cost_ask_salary": set(),
     "cost_ask_price": set(),
+    "computed_product": {"count", "figure", "per", "result"},
+    "computed_share": {"share", "amount", "result"},
+    "computed_over": set(),
+    "computed_at_least": set(),
     "fact_intro": set(),
     "decline": {"topics"},
     "decline_support": {"topics", "contact"},
@@ -96,6 +100,10 @@ class AnswerTemplates(BaseModel):
     cost_ask_salary: str = Field(min_length=1)
     cost_ask_price: str = Field(min_length=1)
     cost_scope: str = Field(min_length=1)
+    computed_product: str = Field(min_length=1)
+    computed_share: str = Field(min_length=1)
+    computed_over: str = Field(min_length=1)
+    computed_at_least: str = Field(min_length=1)
     fact_intro: str = Field(min_length=1)
     decline: str = Field(min_length=1)
     decline_support: str = Field(min_length=1)

@@ -52,6 +52,7 @@ __all__ = [
     "TaskRecommendation",
     "compare_costs",
     "figure_range",
+    "format_number",
     "load_rules",
     "recommend",
 ]
@@ -581,7 +582,8 @@ def _cite(evidence: Evidence, rules: Rules) -> Citation:
     )
 
 
-def _format_number(value: float, lang: Literal["de", "en"]) -> str:
+def format_number(value: float, lang: Literal["de", "en"]) -> str:
+    """ "80.000" / "80,000", "2,5" / "2.5": a number as each language writes it."""
     if float(value).is_integer():
         text = f"{int(value):,}"
         return text.replace(",", ".") if lang == "de" else text
@@ -599,7 +601,7 @@ def _template_values(rule: RuleSpec, profile: Profile) -> tuple[dict[str, str], 
         if isinstance(value, bool):
             de[field], en[field] = ("ja", "yes") if value else ("nein", "no")
         else:
-            de[field], en[field] = _format_number(value, "de"), _format_number(value, "en")
+            de[field], en[field] = format_number(value, "de"), format_number(value, "en")
     return de, en
 
 
@@ -686,8 +688,8 @@ def compare_costs(profile: Profile, rules: Rules) -> CostComparison:
             staff = figure
 
     if staff is not None and staff.applies is not False and profile.it_staff is not None:
-        have_de = _format_number(profile.it_staff, "de")
-        have_en = _format_number(profile.it_staff, "en")
+        have_de = format_number(profile.it_staff, "de")
+        have_en = format_number(profile.it_staff, "en")
         need_de, need_en = figure_range(staff, "de"), figure_range(staff, "en")
         notes.append(
             f"Derzeit {have_de} interne IT-Kräfte; für lückenlose Abdeckung nennt das Whitepaper "
@@ -709,7 +711,7 @@ def compare_costs(profile: Profile, rules: Rules) -> CostComparison:
             "only computed from a figure you supply."
         )
     else:
-        salary_de, salary_en = _format_number(salary, "de"), _format_number(salary, "en")
+        salary_de, salary_en = format_number(salary, "de"), format_number(salary, "en")
         if staff is not None and staff.applies is not False and staff.low and staff.high:
             sides["internal"].append(
                 CostFigure(
@@ -730,8 +732,8 @@ def compare_costs(profile: Profile, rules: Rules) -> CostComparison:
                 )
             )
         if profile.it_staff:
-            staff_de = _format_number(profile.it_staff, "de")
-            staff_en = _format_number(profile.it_staff, "en")
+            staff_de = format_number(profile.it_staff, "de")
+            staff_en = format_number(profile.it_staff, "en")
             sides["internal"].append(
                 CostFigure(
                     id="internal_current_cost",
@@ -753,7 +755,7 @@ def compare_costs(profile: Profile, rules: Rules) -> CostComparison:
     # the count the total rests on, named as it is: employees, else PCs
     unit_de, unit_en = ("User", "users") if profile.employees is not None else ("PCs", "PCs")
     if price is not None and users is not None:
-        price_de, price_en = _format_number(price, "de"), _format_number(price, "en")
+        price_de, price_en = format_number(price, "de"), format_number(price, "en")
         sides["external"].append(
             CostFigure(
                 id="external_offer_cost",
@@ -784,8 +786,8 @@ def compare_costs(profile: Profile, rules: Rules) -> CostComparison:
 
 def figure_range(figure: CostFigure, lang: Literal["de", "en"]) -> str:
     """A figure's numbers as the documents give them: "70.000–100.000", "über 80.000"."""
-    low = None if figure.low is None else _format_number(figure.low, lang)
-    high = None if figure.high is None else _format_number(figure.high, lang)
+    low = None if figure.low is None else format_number(figure.low, lang)
+    high = None if figure.high is None else format_number(figure.high, lang)
     if low is not None and high is not None:
         return low if low == high else f"{low}–{high}"
     if low is not None:

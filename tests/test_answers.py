@@ -739,3 +739,29 @@ def test_routing_words(words: str, message: str, matches: bool) -> None:
     else:
         found = _policy_worded(message, words)
     assert found is matches
+
+
+def test_a_comparison_of_named_tasks_gets_their_rows_of_the_task_matrix(client: Any) -> None:
+    body = _chat(client, "Security und Backup – gilt da die gleiche Empfehlung oder nicht?")
+    rows = [line for line in body["answer"].splitlines() if line.startswith("| **")]
+    assert len(rows) == 2 and "Sicherheit" in rows[0] and "Backup" in rows[1]
+    assert "überwiegend" in rows[0] and "Hybrid" in rows[1]
+    # a comparison of providers is not one of tasks
+    other = _chat(client, "Welcher Anbieter ist besser für Backup vs. Security?")
+    assert "| **" not in other["answer"], other["answer"]
+
+
+def test_an_entry_both_rankings_put_first_answers_below_the_threshold(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server import curated_match
+    from server.chat import answer
+
+    # no entry is sure enough for the learned ranking; the one both similarity rankings put
+    # first still answers, and a question no ranking agrees on does not get it
+    monkeypatch.setattr(curated_match, "MIN_PROBABILITY", 2.0)
+    monkeypatch.setattr(curated_match, "MIN_DENSE", 2.0)
+    bot = client.app.state.chatbot
+    agreed = answer(bot, "Warum sollte man Strategie nicht abgeben?", None, trace=True)
+    assert agreed.trace is not None and agreed.trace.get("matched") == "agreed", agreed.trace
+    assert "Verantwortung liegt im Unternehmen" in lead(agreed.answer)
