@@ -37,6 +37,7 @@ _PLACEHOLDERS: dict[str, set[str]] = {
     "cost_ask_price": set(),
     "computed_product": {"count", "figure", "per", "result"},
     "computed_share": {"share", "amount", "result"},
+    "computed_ratio": {"figure", "per", "amount", "result"},
     "computed_over": set(),
     "computed_at_least": set(),
     "fact_intro": set(),
@@ -102,6 +103,7 @@ class AnswerTemplates(BaseModel):
     cost_scope: str = Field(min_length=1)
     computed_product: str = Field(min_length=1)
     computed_share: str = Field(min_length=1)
+    computed_ratio: str = Field(min_length=1)
     computed_over: str = Field(min_length=1)
     computed_at_least: str = Field(min_length=1)
     fact_intro: str = Field(min_length=1)

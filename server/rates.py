@@ -52,7 +52,7 @@ class Rate(_Strict):
     entry: str = Field(min_length=1, description="Curated answer whose lead follows.")
     doc: str = Field(min_length=1)
     quote: str = Field(min_length=10)
-    kind: Literal["product", "share"]
+    kind: Literal["product", "share", "ratio"]
     low: float = Field(gt=0)
     high: float | None = Field(default=None, gt=0)
     bound: Literal["over", "at_least"] | None = None
@@ -61,6 +61,7 @@ class Rate(_Strict):
     after: Words | None = None
     counted: str = Field(min_length=1)
     counted_unit: Words | None = None
+    result_unit: Words | None = None
     about: str = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -71,6 +72,13 @@ class Rate(_Strict):
             raise ValueError("a product needs `unit` and `per`")
         if self.kind == "share" and self.counted_unit is None:
             raise ValueError("a share needs `counted_unit`")
+        if self.kind == "ratio" and (
+            self.unit is None
+            or self.per is None
+            or self.counted_unit is None
+            or self.result_unit is None
+        ):
+            raise ValueError("a ratio needs `unit`, `per`, `counted_unit` and `result_unit`")
         for name in ("counted", "about"):
             try:
                 re.compile(getattr(self, name))
@@ -142,19 +150,28 @@ class Rates:
                 count = _number(match.group(1))
                 if count <= 1 or count in own:
                     continue  # "one senior technician" asks for the figure itself
-                factor = rate.low / 100 if rate.kind == "share" else rate.low
-                high = None
-                if rate.high is not None:
-                    high = count * (rate.high / 100 if rate.kind == "share" else rate.high)
-                out.append(Scaled(rate, count, count * factor, high))
+                out.append(Scaled(rate, count, *_result(rate, count)))
                 break
         return out
 
 
+def _result(rate: Rate, count: float) -> tuple[float, float | None]:
+    """The result's low and high end for the visitor's ``count``."""
+
+    def one(value: float) -> float:
+        if rate.kind == "share":
+            return count * value / 100
+        if rate.kind == "ratio":
+            return round(value / count, 1)
+        return count * value
+
+    return one(rate.low), None if rate.high is None else one(rate.high)
+
+
 def _number(text: str) -> float:
-    """ "1.500" (German thousands), "2,5" and "2.5" (decimals) as numbers."""
-    if re.fullmatch(r"\d{1,3}(?:\.\d{3})+", text):
-        return float(text.replace(".", ""))
+    """ "1.500" and "2,000" (thousands), "2,5" and "2.5" (decimals) as numbers."""
+    if re.fullmatch(r"\d{1,3}(?:\.\d{3})+", text) or re.fullmatch(r"\d{1,3}(?:,\d{3})+", text):
+        return float(text.replace(".", "").replace(",", ""))
     return float(text.replace(",", "."))
 
 

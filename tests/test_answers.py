@@ -765,3 +765,11 @@ def test_an_entry_both_rankings_put_first_answers_below_the_threshold(
     agreed = answer(bot, "Warum sollte man Strategie nicht abgeben?", None, trace=True)
     assert agreed.trace is not None and agreed.trace.get("matched") == "agreed", agreed.trace
     assert "Verantwortung liegt im Unternehmen" in lead(agreed.answer)
+
+
+def test_an_english_figure_question_a_sure_entry_answers_is_not_refused(client: Any) -> None:
+    # the subject of an English question is every content word ("take", "fill", "open"),
+    # which the translated sentences rarely repeat; a sure entry answers it
+    body = _chat(client, "How long does it take on average to fill an open IT position in Germany?")
+    assert body["outcome"] == "answer", body["answer"]
+    assert "7 months" in lead(body["answer"])

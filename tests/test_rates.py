@@ -48,6 +48,7 @@ def test_the_shipped_rates_load(shipped: Rates) -> None:
         "patching-stunden",
         "senior-techniker-gehalt",
         "weiterbildung-anteil",
+        "ausfall-monatsbeitraege",
     }
 
 
@@ -100,6 +101,16 @@ def test_the_loader_refuses_and_names_the_rate(
             "Unser Admin hat ne 40-Stunden-Woche. Wieviel davon müsste er für Weiterbildung "
             "einplanen?",
             "weiterbildung-anteil", 40, 20, None,
+        ),
+        (
+            "If a single outage costs about 80,000 euros, how many months of a "
+            "2,000-euro-per-month MSP contract is that?",
+            "ausfall-monatsbeitraege", 2000, 40, None,
+        ),
+        (
+            "ein ausfall kostet die genannten 80.000 € und managed service wär 2.500 € im "
+            "monat. wieviele monate service wären das?",
+            "ausfall-monatsbeitraege", 2500, 32, None,
         ),
     ],
 )  # fmt: skip

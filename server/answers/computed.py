@@ -45,6 +45,16 @@ def sentence(ctx: AnswerContext, scaled: Scaled) -> str:
         )
     assert rate.unit is not None and rate.per is not None
     unit = getattr(rate.unit, lang)
+    if rate.kind == "ratio":
+        assert rate.counted_unit is not None and rate.result_unit is not None
+        return ctx.templates.computed_ratio.format(
+            figure=_amount(rate.low, rate.high, rate.bound, unit, ctx),
+            per=getattr(rate.per, lang),
+            amount=f"{count} {getattr(rate.counted_unit, lang)}",
+            result=_amount(
+                scaled.low, scaled.high, rate.bound, getattr(rate.result_unit, lang), ctx
+            ),
+        )
     after = f" {getattr(rate.after, lang)}" if rate.after is not None else ""
     return ctx.templates.computed_product.format(
         count=count,
