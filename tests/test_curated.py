@@ -242,3 +242,19 @@ def test_a_sibling_entry_joins_only_when_both_rankings_put_it_next() -> None:
     # a lead resting only on quotes the first entry already has would say it again
     priced = match(prices, 0.48, 0, 0)
     assert _sibling(priced, [priced, match(billing, 0.3, 0, 0)]) is None
+
+
+def test_a_sentence_repeating_an_earlier_one_is_dropped_only_when_its_citations_stay() -> None:
+    from server.answers.curated import _without_repeats
+
+    lead = "Rollen, MFA, Logging und Berechtigungen müssen sauber geregelt sein. [2]"
+    again = "Auch Rollen, MFA, Logging und Berechtigungen müssen sauber geregelt sein. [2]"
+    other = "Verschwiegenheitserklärungen und AVV sollten geprüft werden. [1]"
+    assert _without_repeats([other, lead, again]) == [other, lead]
+    # the same words resting on a citation nothing else carries stay: no orphan citation
+    assert _without_repeats([lead, "Rollen, MFA, Logging und Berechtigungen. [3]"]) == [
+        lead,
+        "Rollen, MFA, Logging und Berechtigungen. [3]",
+    ]
+    # different content stays
+    assert _without_repeats([lead, other]) == [lead, other]

@@ -109,6 +109,7 @@ class Reply:
     profile: dict[str, Any] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
     recommendation: Any = None
+    follow_up: list[str] = field(default_factory=list)
 
 
 def _set(data: dict[str, Any]) -> EvalSet:
@@ -253,6 +254,19 @@ def test_transcripts_hide_expectations_and_grades_summarise(tmp_path: Path) -> N
     assert summary["all"]["good_share"] == 0.5
     assert summary["not_in_run"] == ["zz"]
     assert summary["groups"]["expected answer"]["good"] == 1
+
+
+def test_transcripts_show_the_suggested_questions_a_clarification_offers(tmp_path: Path) -> None:
+    eval_set = _set({"cases": [{"id": "c1", "q": "IT?", "outcome": "answer", "facts": ["x"]}]})
+    options = ["Was kostet IT-Outsourcing?", "Welche Aufgaben sollten intern bleiben?"]
+    reply = Reply("Meinen Sie eine dieser Fragen? Wählen Sie unten eine aus.", "clarify")
+    reply.follow_up = options
+    report = evaluate_chat(eval_set, lambda m, s: reply)
+    out = tmp_path / "run.md"
+    write_transcripts(report.records(), out, "test")
+    text = out.read_text(encoding="utf-8")
+    assert "Suggested questions" in text
+    assert all(f"- {o}" in text for o in options)
 
 
 # --- guards -----------------------------------------------------------------------------------

@@ -110,6 +110,7 @@ def answer_entry(
     sentences += curated_sentences(ctx, entry, supporting, values)
     if sibling is not None and late:
         sentences += _sibling_sentences(ctx, sibling, values)
+    sentences = _without_repeats(sentences)
     follow_up = list(getattr(entry.follow_ups, ctx.language))
     if entry.kind == "gap":
         return _gap(ctx, entry, sentences, follow_up, trace)
@@ -121,6 +122,33 @@ def answer_entry(
         context={"module": "curated", "entry": entry.id, "question": ctx.message},
         trace={"entry": entry.id, **(trace or {})},
     )
+
+
+_WORD = re.compile(r"\w{4,}")
+# a sentence whose words are mostly in one sentence before it says the same again
+REPEAT_SHARE = 0.7
+
+
+def _without_repeats(sentences: list[str]) -> list[str]:
+    """``sentences`` without one that repeats an earlier one: a sibling's lead or a supporting
+    sentence often restates the lead from the same quote ("Selektives Outsourcing lagert
+    einzelne Bereiche aus …" after "Beim selektiven Outsourcing werden nur einzelne Bereiche
+    ausgelagert …"). Only a sentence whose citations the kept ones carry too is dropped, so
+    every citation stays in use."""
+    kept: list[str] = []
+    for sentence in sentences:
+        words = {w.casefold() for w in _WORD.findall(_MARKERS.sub("", sentence))}
+        cited = set(_MARKERS.findall(sentence))
+        carried = set().union(*(set(_MARKERS.findall(k)) for k in kept)) if kept else set()
+        repeats = any(
+            words
+            and len(words & {w.casefold() for w in _WORD.findall(k)}) >= REPEAT_SHARE * len(words)
+            for k in kept
+        )
+        if repeats and cited <= carried:
+            continue
+        kept.append(sentence)
+    return kept
 
 
 def _gap(

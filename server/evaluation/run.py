@@ -183,6 +183,8 @@ class CaseRecord:
     slots_wrong: dict[str, Any] = field(default_factory=dict)
     asked_known: list[str] = field(default_factory=list)
     module: str | None = None  # the kind of answer given (from the trace, when asked for)
+    # the suggested questions shown under the answer (buttons in the widget and playground)
+    follow_up: list[str] = field(default_factory=list)
     gap: bool = False  # "not covered" from a curated gap entry
 
     @property
@@ -256,6 +258,7 @@ def _score(
         legacy=legacy,
         facts=list(facts),
         citations=citations,
+        follow_up=[str(f) for f in (getattr(response, "follow_up", None) or [])],
     )
 
 

@@ -38,6 +38,10 @@ def _block(record: CaseRecord, heading: str) -> list[str]:
     lines += [f"    {line}" if line.strip() else "" for line in record.answer.splitlines()]
     if record.citations:
         lines += ["", "Sources:", *_citation_lines(record.citations)]
+    if record.follow_up:
+        # a clarification asks the visitor to pick one of these: the grader must see them
+        lines += ["", "Suggested questions (buttons under the answer):"]
+        lines += [f"- {question}" for question in record.follow_up]
     return [*lines, ""]
 
 
