@@ -192,7 +192,9 @@ def open_chatbot(
     )
     table = SentenceTable.load(settings.knowledge_dir)
     rates = load_rates(
-        settings.knowledge_dir / "rates.yaml", documents, {e.id for e in curated.entries}
+        settings.knowledge_dir / "rates.yaml",
+        documents,
+        {e.id: {q.text for q in e.quotes} for e in curated.entries},
     )
     sentence_index = SentenceIndex(table, lexicon, embed_many, cache, model, texts)
     return Chatbot(

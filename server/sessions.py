@@ -119,9 +119,7 @@ class SessionState:
     context: dict[str, Any] = field(default_factory=dict)
     # the profile and asked fields as read from the store: what this turn changed is the
     # difference, and only that is written (another turn may have stored facts meanwhile)
-    loaded: tuple[dict[str, Any], list[str]] | None = field(
-        default=None, repr=False, compare=False
-    )
+    loaded: tuple[dict[str, Any], list[str]] | None = field(default=None, repr=False, compare=False)
 
 
 _ABSENT = object()
@@ -392,8 +390,17 @@ class SessionStore:
             ).fetchall(),
             write=False,
         )
-        keys = ("id", "created", "author", "rating", "reason", "message", "answer", "module",
-                "session_id")
+        keys = (
+            "id",
+            "created",
+            "author",
+            "rating",
+            "reason",
+            "message",
+            "answer",
+            "module",
+            "session_id",
+        )
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def add_curated_edit(self, entry_id: str, entry_json: str, author: str) -> None:

@@ -472,6 +472,7 @@ def load_lexicon(path: Path = DEFAULT_LEXICON_PATH) -> Lexicon:
 
 # --- Per-message preparation -----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Prepared:
     original: str  # NFKC-normalised message

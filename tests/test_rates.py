@@ -25,7 +25,8 @@ def documents() -> list[Any]:
 
 @pytest.fixture(scope="module")
 def shipped(documents: list[Any]) -> Rates:
-    entries = {e.id for e in load_answers(KNOWLEDGE / "answers", KNOWLEDGE).entries}
+    answers = load_answers(KNOWLEDGE / "answers", KNOWLEDGE).entries
+    entries = {e.id: {q.text for q in e.quotes} for e in answers}
     return load_rates(KNOWLEDGE / "rates.yaml", documents, entries)
 
 
@@ -38,7 +39,7 @@ def _rate(**changes: Any) -> dict[str, Any]:
 def _load(tmp_path: Path, documents: list[Any], *rates: dict[str, Any]) -> Rates:
     path = tmp_path / "rates.yaml"
     path.write_text(yaml.safe_dump({"rates": list(rates)}, allow_unicode=True))
-    return load_rates(path, documents, {"w3-ausfall-kosten"})
+    return load_rates(path, documents, {"w3-ausfall-kosten": {_rate()["quote"]}, "other": set()})
 
 
 @pytest.mark.unit
@@ -63,6 +64,12 @@ def test_the_shipped_rates_load(shipped: Rates) -> None:
         ({"counted": "ausf(all"}, "no regular expression"),
         ({"per": None}, "a product needs `unit` and `per`"),
         ({"doc": "unbekannt"}, "unknown document"),
+        # "über 80.000" must not be stated as exactly 80.000
+        ({"bound": None}, "bound None is not what the quote states"),
+        ({"entry": "other"}, "does not quote the rate's sentence"),
+        # an inline flag compiles alone but not inside the count pattern
+        ({"counted": "(?i)ausfall"}, "no regular expression"),
+        ({"kind": None}, "kind:"),
     ],
 )
 def test_the_loader_refuses_and_names_the_rate(
@@ -72,6 +79,12 @@ def test_the_loader_refuses_and_names_the_rate(
         _load(tmp_path, documents, _rate(**changes))
     assert problem in str(raised.value)
     assert "ausfall-schaden" in str(raised.value)
+
+
+@pytest.mark.unit
+def test_a_duplicate_rate_id_is_refused(tmp_path: Path, documents: list[Any]) -> None:
+    with pytest.raises(RatesError, match="duplicate id"):
+        _load(tmp_path, documents, _rate(), _rate())
 
 
 @pytest.mark.unit
@@ -101,6 +114,12 @@ def test_the_loader_refuses_and_names_the_rate(
             "Unser Admin hat ne 40-Stunden-Woche. Wieviel davon müsste er für Weiterbildung "
             "einplanen?",
             "weiterbildung-anteil", 40, 20, None,
+        ),
+        (
+            # a total the visitor proposes is checked, not taken for a figure of their own
+            "Wenn ein IT-Ausfall laut Ihren Zahlen über 80.000 € kostet und wir im Jahr zwei "
+            "solche Vorfälle haben – reden wir dann von über 160.000 €?",
+            "ausfall-schaden", 2, 160000, None,
         ),
         (
             "If a single outage costs about 80,000 euros, how many months of a "
@@ -138,10 +157,42 @@ def test_a_count_of_what_the_figure_is_per_scales_it(
         "Was kostet ein Ausfall für 40 Mitarbeiter?",
         # one is the figure itself
         "How much would hiring one senior technician cost a year?",
+        # another question with a count in it: legal, a helpdesk price, advice
+        "Wir hatten 3 Ausfälle bei AWS, wie viel Schadenersatz können wir einklagen?",
+        "Wir haben 12 Vorfälle im Ticketsystem, wie viel kostet der Helpdesk extern?",
+        "3 Ausfälle im Jahr. Lohnt sich Outsourcing, um Kosten zu sparen?",
+        "Was kostet Outsourcing im Vergleich zu unseren 2 erfahrenen Admins?",
+        # a year, a duration, a share, a range, a frequency are no counts
+        "Wir hatten 2024 mehrere Ausfälle, was kostet das zusammen?",
+        "Wie viel kosten 3 Tage Ausfall zusammen?",
+        "Bei 10 Prozent mehr Ausfällen, was wär das zusammen?",
+        "Wir hatten 2-3 Ausfälle, was wär das zusammen?",
+        "Wir hatten zwei bis drei Ausfälle, was wär das zusammen?",
+        "Bei 2 Ausfällen pro Monat, was kostet das im Jahr zusammen?",
+        # the visitor's own figure replaces the document's
+        "Unser Admin verbringt 3 Stunden pro Woche mit Patching, bei 46 Wochen, wieviel "
+        "Stunden sind das?",
+        "Ein Ausfall kostet uns 20.000 €, wir hatten 3 Ausfälle, was wär das zusammen?",
+        # IT staff who are not senior technicians
+        "Wir haben 3 IT-Mitarbeiter, was kosten die zusammen im Jahr?",
+        # hours of training are not a working week
+        "Unser Admin macht 5 Stunden Weiterbildung pro Woche, wieviel davon ist das?",
+        # a number too large to count anything
+        "Wir hatten " + "9" * 40 + " Ausfälle, was wär das zusammen?",
     ],
 )
 def test_no_count_no_computation(shipped: Rates, message: str) -> None:
     assert shipped.scaled(message) == []
+
+
+@pytest.mark.unit
+def test_a_count_after_a_period_and_the_ratio_rounds_towards_its_bound(shipped: Rates) -> None:
+    # "in 12 Monaten 3 Ausfälle": the months are no count, the outages are
+    found = shipped.scaled("Wir hatten in 12 Monaten 3 Ausfälle, was kostet das insgesamt?")
+    assert [(s.rate.id, s.count) for s in found] == [("ausfall-schaden", 3)]
+    # über 80.000 ÷ 2.100 = 38,09…: "über 38,0", never "über 38,1"
+    ratio = shipped.scaled("Ausfall vs. 2.100 € im Monat Servicegebühr, wie viele Monate sind das?")
+    assert [(s.rate.id, s.low) for s in ratio] == [("ausfall-monatsbeitraege", 38.0)]
 
 
 @pytest.mark.integration

@@ -95,12 +95,6 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
     if unit is not None and not unit[1].search(text):
         return _names_all(ctx, draft, [unit[0]])
     missing = _unanswered_subject(ctx, draft, text, figure=True)
-    if sure and ctx.english and missing:
-        # an English question's subject is every content word ("How long does it take to
-        # fill an open position?": take, fill, open), which the translated sentences rarely
-        # repeat; an entry the learned ranking is sure of rests on its English phrasings
-        draft.trace["subject_waived"] = missing
-        missing = []
     if sure and len(missing) == 1 and len(subject_of(ctx.message, ctx.language).parts) >= 2:
         # an entry the learned ranking is sure of rests on its many phrasings: one word of
         # the subject it may leave out, when the documents use that word elsewhere ("Wie
@@ -547,7 +541,7 @@ def _knowledge_or_none(ctx: AnswerContext) -> Draft | None:
 # matrix's rows for the tasks named. Not "im Vergleich" or "difference" alone: they compare
 # costs ("Stromkosten im Vergleich zur Cloud") or ask when a change shows.
 _COMPARES = re.compile(
-    r"\bunterschied\w*|\bvs\b\.?|\bversus\b|\bgleiche\w* empfehlung|\bjeweils\b|"
+    r"\bunterschied\w*|\bvs\b\.?|\bversus\b|\bgleiche\w* empfehlung|"
     r"\bwhich one\b|\bwelche[sr]? (?:davon|von beiden)\b|\bsame (?:advice|recommendation)\b|"
     r"\bdifference between\b|\beach of them\b",
     re.IGNORECASE,
@@ -568,6 +562,10 @@ def _compares_tasks(ctx: AnswerContext) -> bool:
         and len(u.tasks) >= 2
         and bool(_COMPARES.search(ctx.message))
         and not _PROVIDER_NOUNS.search(ctx.message)
+        # "Was kostet Helpdesk vs. Backup?", "Backup vs Security – who is liable?" ask
+        # for a figure or for the law, not for the advice
+        and not _asks_for_figure(ctx.message)
+        and not any(_policy_worded(ctx.message, t) for t in ("legal", "guarantee"))
     )
 
 
@@ -583,9 +581,10 @@ def _agreed_curated(ctx: AnswerContext) -> Draft | None:
     draft = curated.answer_entry(
         ctx, match.entry, trace={"match": match.to_json(), "matched": "agreed"}, match=match
     )
-    if draft is None:
-        ctx.registry = CitationRegistry()
-    return draft
+    if draft is not None and _states_what_is_asked(ctx, draft):
+        return draft
+    ctx.registry = CitationRegistry()
+    return None
 
 
 def _doubtful_curated(ctx: AnswerContext) -> Draft | None:
@@ -673,7 +672,9 @@ def choose(ctx: AnswerContext) -> Draft:
         return _with(decline.answer(ctx, "support"), f"router: {label}, hands-on request", ctx)
     # a price the visitor is offered is the cost module's computation
     offered = any(name in u.facts for name in costs.USER_PRICES)
-    draft = None if offered else computed.answer(ctx)
+    # "3 Ausfälle – wie viel Schadenersatz können wir einklagen?" asks for the legal policy
+    legal = _policy_worded(ctx.message, "legal")
+    draft = None if offered or legal else computed.answer(ctx)
     if draft is not None:
         # "3 Ausfälle – was wär das mit eurem Durchschnittswert?": a count of what a document
         # figure is per, about that figure, asking how much; whatever the router's label

@@ -30,7 +30,12 @@ _FIGURE_WORDS = frozenset(
         # fillers of casual questions name nothing either
         "sowas sowat sone sonen eigentlich denn halt mal eben ganz gerade bitte kind sort stuff "
         "grunde prinzip "
-        "thing things basically actually",
+        "thing things basically actually "
+        # general English verbs and pronouns of a figure question ("How long does it take to
+        # fill an open position?", "… if you hire one yourself?"): the translated sentences
+        # that answer it rarely repeat them
+        "take takes taking fill filled filling open hire hiring hired yourself ourselves get "
+        "getting need needs make keep find stay stays",
     )
 )
 
