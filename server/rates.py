@@ -136,6 +136,8 @@ _ASKS = re.compile(
     r"wie ?viel (?:davon|ist das|wäre das|waere das|macht das|sind das|kostet (?:das|uns))|"
     r"was (?:w[aä]re?|macht|ergibt|kommt) (?:das|da)|"
     r"jährlichen kosten|jaehrlichen kosten|"
+    r"(?:hätte|haette|würde|wuerde|hat) (?:uns )?das (?:\w+ ){0,4}?gekostet|kostet uns das|"
+    r"what would (?:that|it|this) (?:have )?cost|"
     r"how much (?:is|would|does|will) (?:that|it|this)|how much (?:damage|money|of (?:it|that))|"
     r"how many (?:hours|months)|in total|altogether|add up|adds up|come to|comes to|calculate|"
     # a total the visitor proposes ("reden wir dann von über 160.000 €?")

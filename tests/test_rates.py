@@ -97,6 +97,11 @@ def test_a_duplicate_rate_id_is_refused(tmp_path: Path, documents: list[Any]) ->
             "ausfall-schaden", 3, 240000, None,
         ),
         (
+            "wir hatten letztes jahr 2 größere ausfälle. was hätte uns das laut studie im schnitt "
+            "gekostet?",
+            "ausfall-schaden", 2, 160000, None,
+        ),
+        (
             "We had two outages last year. Using your average, how much damage is that in total?",
             "ausfall-schaden", 2, 160000, None,
         ),
