@@ -103,13 +103,24 @@ def _states_what_is_asked(ctx: AnswerContext, draft: Draft) -> bool:
         # (an English question's subject is every content word, and the documents' stems are
         # German, so English is exempt: "How long does it take to fill a position?")
         known = Subject([missing[0]], []).missing_from(ctx.bot.sentence_index.stems) == []
-        if known or ctx.english:
+        # and only a word the entry's own phrasings use: "Was kostet eine Managed Firewall pro
+        # Monat?" and "How much does managed print cost?" name a thing the price per user
+        # is not for, though the documents name firewalls elsewhere
+        if (known or ctx.english) and missing[0][:6].casefold() in _phrasing_stems(ctx, draft):
             draft.trace["subject_waived"] = missing[0]
             missing = []
     return _names_all(ctx, draft, missing)
 
 
 _WHEN = re.compile(r"\bab wann\b", re.IGNORECASE)
+
+
+def _phrasing_stems(ctx: AnswerContext, draft: Draft) -> set[str]:
+    """The first six letters of every word of the served entry's example phrasings."""
+    entry = ctx.bot.curated.by_id(str(draft.trace.get("entry", "")))
+    if entry is None:
+        return set()
+    return {w[:6].casefold() for q in entry.questions for w in re.findall(r"\w+", q)}
 
 
 def _names_all(ctx: AnswerContext, draft: Draft, missing: list[str]) -> bool:
