@@ -25,6 +25,7 @@ from ingest.clean import fold
 from ingest.load import SourceDocument
 from ingest.yamlfile import safe_load
 from server.numbers import numbers_in, numbers_to_digits
+from server.scoring import format_number
 
 __all__ = ["Rate", "Rates", "RatesError", "Scaled", "load_rates"]
 
@@ -242,7 +243,7 @@ _BOUND_WORDS = {
 
 def _bound_in(quote: str, value: float) -> str | None:
     """The bound the quote states before ``value`` ("über 80.000", "mindestens 50 %")."""
-    shown = f"{int(value):,}".replace(",", ".") if value.is_integer() else f"{value:g}"
+    shown = format_number(value, "de")
     for name, words in _BOUND_WORDS.items():
         if re.search(rf"{words}\s+{re.escape(shown)}(?!\d)", quote, re.IGNORECASE):
             return name

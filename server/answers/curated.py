@@ -136,18 +136,19 @@ def _without_repeats(sentences: list[str]) -> list[str]:
     ausgelagert …"). Only a sentence whose citations the kept ones carry too is dropped, so
     every citation stays in use."""
     kept: list[str] = []
+    kept_words: list[set[str]] = []
+    carried: set[str] = set()  # the citation numbers the kept sentences carry
     for sentence in sentences:
         words = {w.casefold() for w in _WORD.findall(_MARKERS.sub("", sentence))}
         cited = set(_MARKERS.findall(sentence))
-        carried = set().union(*(set(_MARKERS.findall(k)) for k in kept)) if kept else set()
-        repeats = any(
-            words
-            and len(words & {w.casefold() for w in _WORD.findall(k)}) >= REPEAT_SHARE * len(words)
-            for k in kept
+        repeats = bool(words) and any(
+            len(words & earlier) >= REPEAT_SHARE * len(words) for earlier in kept_words
         )
         if repeats and cited <= carried:
             continue
         kept.append(sentence)
+        kept_words.append(words)
+        carried |= cited
     return kept
 
 
