@@ -8,9 +8,12 @@ same way, so both sides use this module.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,10 +22,10 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import Stemmer
-import yaml
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
 
 from ingest.split import Chunk
+from ingest.yamlfile import safe_load
 
 _WORD_RE = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+(?:[-‐‑][^\W\d_]+)*", re.UNICODE)
 # Question words carry no topic; dropping them keeps "Was ist ein Key-User?" about Key-User.
@@ -320,7 +323,7 @@ class Lexicon:
 
     @classmethod
     def load(cls, path: Path) -> Lexicon:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping")
         groups = data.get("synonyms") or []
@@ -471,6 +474,26 @@ def corpus_singulars(texts: Iterable[str]) -> list[str]:
     return sorted(w for w in seen if w + "s" in seen or not w.endswith("s"))
 
 
+# The indexes built from the same texts in this process. The German analysis of every
+# curated entry and sentence took most of an app's start (about 2 s), and the tests start
+# the app some two hundred times over the same data. An index is never changed once built,
+# so one object serves every caller; a few are kept, so a live reload's new index replaces
+# the old one instead of piling up.
+_BUILT: OrderedDict[str, LexicalIndex] = OrderedDict()
+_BUILT_KEEP = 4
+_BUILT_LOCK = threading.Lock()
+
+
+def _content_key(
+    texts: list[str], ids: list[str], corpus: list[str], lexicon: Lexicon
+) -> str:
+    digest = hashlib.sha256()
+    for part in (texts, ids, corpus):
+        digest.update(("\x00".join(part) + "\x01").encode())
+    digest.update(repr(lexicon).encode())
+    return digest.hexdigest()
+
+
 class LexicalIndex:
     """BM25 over German-analysed chunks (bm25s); persisted beside the vector store."""
 
@@ -497,6 +520,23 @@ class LexicalIndex:
         """BM25 over ``texts`` (one document each, named by ``ids``); compounds are split by
         the nouns of ``vocabulary_texts`` (default: the texts themselves)."""
         corpus = vocabulary_texts if vocabulary_texts is not None else texts
+        key = _content_key(texts, ids, corpus, lexicon)
+        with _BUILT_LOCK:
+            built = _BUILT.get(key)
+            if built is not None:
+                _BUILT.move_to_end(key)
+                return built
+        built = cls._build(texts, ids, corpus, lexicon)
+        with _BUILT_LOCK:
+            _BUILT[key] = built
+            while len(_BUILT) > _BUILT_KEEP:
+                _BUILT.popitem(last=False)
+        return built
+
+    @classmethod
+    def _build(
+        cls, texts: list[str], ids: list[str], corpus: list[str], lexicon: Lexicon
+    ) -> LexicalIndex:
         analyzer = Analyzer(
             corpus_vocabulary(corpus), lexicon, singulars=corpus_singulars(corpus)
         )

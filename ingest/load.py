@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from ingest.clean import clean_text
+from ingest.yamlfile import safe_load
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".pdf", ".html", ".htm")
 # Files in the knowledge folder that are not documents.
@@ -85,7 +86,7 @@ def _parse_markdown(path: Path) -> tuple[dict[str, str], str]:
     match = _FRONT_MATTER_RE.match(raw)
     if match:
         try:
-            loaded = yaml.safe_load(match.group(1)) or {}
+            loaded = safe_load(match.group(1)) or {}
         except yaml.YAMLError as exc:
             raise UnreadableDocument(f"front matter is not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):

@@ -9,6 +9,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ingest.yamlfile import safe_load
+
 __all__ = ["LANGUAGES", "AnswerTemplates", "PromptError", "Prompts", "load_prompts"]
 
 Language = Literal["de", "en"]
@@ -51,7 +53,7 @@ _PLACEHOLDERS: dict[str, set[str]] = {
     "clarify": set(),
     "why_intro": {"task"},
     "policy_documents": set(),
-    "contact_known": set(),
+    "contact_known": {"contact"},
     "passage_more": set(),
     "refuse_internals": {"topics"},
     "urgent": {"topics"},
@@ -184,7 +186,7 @@ def load_prompts(prompts_dir: Path) -> Prompts:
     for lang in LANGUAGES:
         path = prompts_dir / f"answer_{lang}.yaml"
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise PromptError(f"{path}: cannot read: {exc.strerror or exc}") from exc
         except yaml.YAMLError as exc:

@@ -38,6 +38,7 @@ from pydantic import (
 
 from ingest.clean import fold
 from ingest.load import load_folder
+from ingest.yamlfile import safe_load
 from server.profile import Profile, fact_kind
 
 __all__ = [
@@ -321,7 +322,7 @@ def load_rules(rules_path: Path, knowledge_dir: Path) -> Rules:
     """
     path = rules_path / RULES_FILE_NAME if rules_path.is_dir() else rules_path
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RulesError([f"{path}: cannot read rules file: {exc.strerror or exc}"]) from exc
     except yaml.YAMLError as exc:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ingest.clean import fold
 from ingest.load import load_folder
+from ingest.yamlfile import safe_load
 from server.answers import curated as curated_answers
 from server.chat import Chatbot, answer
 from server.curated import CuratedAnswer, entry_problems
@@ -119,7 +120,7 @@ def _all_entries(bot: Chatbot) -> list[CuratedAnswer]:
 
     by_id: dict[str, CuratedAnswer] = {}
     for path in sorted(bot.curated.folder.glob("*.yaml")):
-        entries, _ = parse_entries(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+        entries, _ = parse_entries(safe_load(path.read_text(encoding="utf-8")), str(path))
         by_id.update({e.id: e for e in entries})
     _, edits = edited_entries(bot.sessions)
     by_id.update({e.id: e for e in edits})
@@ -237,7 +238,7 @@ def promote(bot: Chatbot, kind: str, message: str, entry_id: str | None, author:
     phrasing, into a curated entry (a staff edit, live at once)."""
     if kind == "eval":
         inbox = bot.settings.data_dir / "staff-eval-inbox.yaml"
-        data = yaml.safe_load(inbox.read_text(encoding="utf-8")) if inbox.is_file() else None
+        data = safe_load(inbox.read_text(encoding="utf-8")) if inbox.is_file() else None
         items = list((data or {}).get("questions") or [])
         items.append({"q": message, "promoted_by": author, "promoted_at": time.time()})
         inbox.parent.mkdir(parents=True, exist_ok=True)

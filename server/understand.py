@@ -31,6 +31,7 @@ from typing import Any, Final, Literal
 
 import yaml
 
+from ingest.yamlfile import safe_load
 from server.numbers import numbers_to_digits
 
 Language = Literal["de", "en"]
@@ -464,7 +465,7 @@ def _build_lexicon(data: Any, source: str) -> Lexicon:
 def load_lexicon(path: Path = DEFAULT_LEXICON_PATH) -> Lexicon:
     """Read, validate and compile the lexicon once per path; LexiconError if it is broken."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise LexiconError(f"cannot read {path}: {exc}") from exc
     return _build_lexicon(data, str(path))

@@ -346,7 +346,8 @@ _POLICY_WORDS = {
 _SUPPORT_WORDS = re.compile(
     r"(wie (?:richte|konfigurier|installier|stell|setz|änder|aender|lösch|loesch|verbind|"
     r"behebe|reparier|mach)|einricht|konfigur|installier|funktioniert nicht|geht nicht|"
-    r"fehler|fehlermeldung|error|how (?:do|can|to) (?:i|we) (?:set|configure|install|reset|fix|"
+    r"fehler|fehlermeldung|error|fehlgeschlagen|schl(?:ä|ae)gt (?:\w+ ){0,6}fehl\b|failed|"
+    r"warnung|warning|degraded|how (?:do|can|to) (?:i|we) (?:set|configure|install|reset|fix|"
     r"repair|connect|restore|add|remove|update|change|enable|disable|unlock|recover|delete|"
     r"enforce|activate|turn (?:on|off)|block|assign|grant|map|log ?in|sign ?in)|"
     r"set ?up|configure|install|reset|"
@@ -402,7 +403,9 @@ def _decline_worded(ctx: AnswerContext, label: str) -> bool:
     if label == "offtopic":
         return not in_domain(ctx.message) and ctx.understanding.intent != "recommend"
     if label == "support":
-        return bool(_SUPPORT_WORDS.search(ctx.message))
+        # a router this sure needs no word of its own: "RAID degraded – what should I do?",
+        # "Wie spiele ich ein Veeam-Backup zurück?" name a device, not a support word
+        return ctx.route.confidence >= SURE_ROUTER or bool(_SUPPORT_WORDS.search(ctx.message))
     return True
 
 

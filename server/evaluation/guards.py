@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from ingest.clean import fold
 from ingest.lexical import stem, words
+from ingest.yamlfile import safe_load
 
 __all__ = [
     "NEAR_DUPLICATE",
@@ -149,7 +149,7 @@ def coverage(sentences_dir: Path, quotes: list[tuple[str, str, str]]) -> list[Co
     """
     rows: list[CoverageRow] = []
     for path in sorted(sentences_dir.glob("*.yaml")):
-        table = yaml.safe_load(path.read_text(encoding="utf-8"))
+        table = safe_load(path.read_text(encoding="utf-8"))
         doc_id = table["doc_id"]
         doc_quotes = [(entry, text) for entry, doc, text in quotes if doc == doc_id]
         for s in table["sentences"]:
@@ -168,11 +168,11 @@ def example_phrasings(knowledge_dir: Path) -> list[tuple[str, str]]:
     example questions and the router's labelled examples."""
     out: list[tuple[str, str]] = []
     for path in sorted((knowledge_dir / "answers").glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = safe_load(path.read_text(encoding="utf-8")) or {}
         for entry in data.get("answers") or []:
             out += [(f"answer {entry.get('id')}", q) for q in entry.get("questions") or []]
     router = knowledge_dir / "router" / "examples.yaml"
     if router.is_file():
-        data = yaml.safe_load(router.read_text(encoding="utf-8")) or {}
+        data = safe_load(router.read_text(encoding="utf-8")) or {}
         out += [(f"router {e.get('label')}", e["text"]) for e in data.get("examples") or []]
     return out

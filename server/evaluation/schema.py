@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ingest.yamlfile import safe_load
+
 __all__ = [
     "OUTCOMES",
     "PROFILE_SLOTS",
@@ -217,7 +219,7 @@ def load_eval_set(path: Path) -> EvalSet:
     except (OSError, UnicodeDecodeError) as exc:
         raise EvalFileError(f"eval file {path} cannot be read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         raise EvalFileError(f"{path} is not valid YAML: {exc}") from None
     if data is not None and not isinstance(data, dict):

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ingest.yamlfile import safe_load
 from server.evaluation.run import CaseRecord
 from server.evaluation.schema import EvalFileError
 
@@ -86,7 +87,7 @@ class GradeFile(BaseModel):
 
 def load_grades(path: Path) -> GradeFile:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EvalFileError(f"grades file {path} not found") from None
     except yaml.YAMLError as exc:
