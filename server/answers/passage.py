@@ -24,8 +24,8 @@ from server.sentence_table import Sentence
 __all__ = [
     "FIGURE",
     "HAS_NUMBER",
-    "PRICE_QUESTION",
     "answer",
+    "asks_figure_or_price",
     "nearest",
     "select",
     "wants_number",
@@ -51,7 +51,7 @@ _NUMBER_QUESTION = re.compile(
     r"\d+ (?:oder|or|bis|to) \d+ (?:minuten|stunden|tage|wochen|monate|jahre|prozent|%|euro|"
     r"minutes|hours|days|weeks|months|years|percent|euros))\b"
 )
-PRICE_QUESTION = re.compile(r"(kost|preis|stundensatz|\bcost|\bprice|\brate\b)", re.I)
+_PRICE_QUESTION = re.compile(r"(kost|preis|stundensatz|\bcost|\bprice|\brate\b)", re.I)
 _NUMBER_WORDS = r"\b(?:zwei|drei|vier|fünf|zehn|hälfte|two|three|half|\w*stellig\w*|\w*-digit)\b"
 HAS_NUMBER = re.compile(rf"\d|{_NUMBER_WORDS}", re.I)
 # A figure of its own: a number standing alone ("80.000 Euro", "2–3", "62 %") or in words;
@@ -68,6 +68,12 @@ class Selection:
 
 def wants_number(question: str) -> bool:
     return bool(_NUMBER_QUESTION.search(fold_umlauts(question.lower())))
+
+
+def asks_figure_or_price(question: str) -> bool:
+    """A number asked for, or a price named ("Preisniveau", "cost"): a "not covered" answer
+    then points to a figure, never to a statement without one."""
+    return wants_number(question) or bool(_PRICE_QUESTION.search(question))
 
 
 def select(ctx: AnswerContext) -> Selection | None:
@@ -240,7 +246,7 @@ def nearest(ctx: AnswerContext) -> str | None:
     that the documents are silent is better. A list item comes alone, not with its list."""
     passages = ctx.passages(5)
     ranked = ctx.bot.sentence_index.rank(ctx.message, ctx.vector, [p.text for p in passages], k=5)
-    if wants_number(ctx.message) or PRICE_QUESTION.search(ctx.message):
+    if asks_figure_or_price(ctx.message):
         # for a figure the documents lack, the nearest figure they give is the useful pointer
         numeric = [s for s in ranked if HAS_NUMBER.search(s.sentence.de)]
         ranked = numeric + [s for s in ranked if s not in numeric]

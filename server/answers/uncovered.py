@@ -11,11 +11,12 @@ from server.compose import CitationRegistry
 
 __all__ = ["answer"]
 
-# The best curated entry below the acceptance threshold is the closest statement when one
-# of the two similarity rankings puts it first and the learned ranking gives it at least
-# this: its lead was written to answer a question, where the nearest document sentence is
-# often an intro or an example's set-up (graders: "says silent, but misses the nearest
-# passage"; "claims the documents say nothing, though they cover …").
+# The best curated entry below the acceptance threshold is the closest statement (for a
+# question that asks no figure) when one of the two similarity rankings puts it first and
+# the learned ranking gives it at least this (the doubtful match's floor in dispatch.py):
+# its lead was written to answer a question, where the nearest document sentence is often
+# an intro or an example's set-up (graders: "says silent, but misses the nearest passage";
+# "claims the documents say nothing, though they cover …").
 NEAREST_ENTRY_FLOOR = 0.04
 NEAREST_ENTRY_SURE = 0.15  # ... or, whatever the similarity rankings say, at least this
 
@@ -42,7 +43,10 @@ def answer(ctx: AnswerContext, trace: dict | None = None) -> Draft:
 
 def _nearest_entry(ctx: AnswerContext) -> str | None:
     """The first sentence of the closest curated answer's lead, cited, or None."""
-    if not ctx.bot.curated_enabled:
+    if not ctx.bot.curated_enabled or passage.asks_figure_or_price(ctx.message):
+        # for a figure the documents lack, an entry's figure is about something else ("Wie
+        # viel Prozent vom Umsatz …?" is not answered by the 62 % who outsource); the nearest
+        # sentence, which must name what was asked, points better
         return None
     match = curated.best_match(ctx)
     if (
@@ -55,11 +59,6 @@ def _nearest_entry(ctx: AnswerContext) -> str | None:
             or match.probability >= NEAREST_ENTRY_SURE
         )
     ):
-        return None
-    if passage.wants_number(ctx.message) or passage.PRICE_QUESTION.search(ctx.message):
-        # for a figure the documents lack, an entry's figure is about something else ("Wie
-        # viel Prozent vom Umsatz …?" is not answered by the 62 % who outsource); the nearest
-        # sentence, which must name what was asked, points better
         return None
     lead = curated.without_verdict(getattr(match.entry.lead, ctx.language))
     sentences = curated_sentences(ctx, match.entry, [lead], ctx.bot.placeholders(ctx.language))
